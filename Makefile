@@ -1,0 +1,40 @@
+# Plain entry points. `make run` and `make test` create the environment when it is missing.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+NB     ?= notebooks
+
+.PHONY: setup run test test-unit lab prefetch benchmarks sync clean
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade --quiet pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $@
+
+setup: $(VENV)/.installed          ## create .venv and install the pinned versions
+
+run: setup                         ## execute every notebook (auto profile) into build/
+	$(PY) tools/run_notebooks.py
+
+test: setup                        ## unit + hygiene tests, every notebook under nbval (smoke)
+	NB_PROFILE=smoke $(PY) -m pytest
+
+test-unit: setup                   ## only the fast unit and hygiene tests
+	$(PY) -m pytest tests
+
+lab: setup                         ## open JupyterLab on the notebooks
+	$(VENV)/bin/jupyter lab $(NB)
+
+prefetch: setup                    ## download datasets and weights into data/
+	$(PY) -m helpers.prefetch
+
+benchmarks: setup                  ## speed figures (see benchmarks/)
+	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done
+
+sync:                              ## badge + bootstrap cell + strip outputs in every notebook
+	$(PY) tools/sync_notebooks.py
+
+clean:
+	rm -rf build

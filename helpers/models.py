@@ -1,0 +1,149 @@
+"""The small CIFAR-10 CNN shared by notebooks 02, 03, 04 and 07, and its checkpoint cache.
+
+Introduced in notebook 02. The network takes pixels in [0, 1] and normalizes inside, like
+the ImageNet models of :mod:`helpers.pretrained`, so attacks and saliency work in pixel space.
+
+Shape walk-through for ``cifar_net(width=w)`` on ``x: (N, 3, 32, 32)``::
+
+    normalize                     (N, 3, 32, 32)
+    stem   conv3x3 -> BN -> ReLU  (N, w, 32, 32)
+    block1 conv -> pool -> BN -> ReLU (+ residual)  (N, 2w, 16, 16)
+    block2 conv -> pool -> BN -> ReLU               (N, 4w, 8, 8)
+    block3 conv -> pool -> BN -> ReLU (+ residual)  (N, 8w, 4, 4)
+    head   global max pool -> dropout -> linear     (N, 10)
+
+This follows the ResNet-9 layout of David Page's fast CIFAR-10 training ("How to train your
+ResNet", 2018), which reaches 94% in a few minutes at ``w = 64``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from . import data
+
+CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR_STD = (0.2470, 0.2435, 0.2616)
+
+
+def conv_bn(c_in: int, c_out: int, pool: bool = False, batchnorm: bool = True) -> nn.Sequential:
+    """conv3x3 (padding 1 keeps the size) [-> maxpool 2x2] [-> BatchNorm] -> ReLU."""
+    layers = [nn.Conv2d(c_in, c_out, 3, padding=1, bias=not batchnorm)]
+    if pool:
+        layers.append(nn.MaxPool2d(2))
+    if batchnorm:
+        layers.append(nn.BatchNorm2d(c_out))
+    layers.append(nn.ReLU(inplace=True))
+    return nn.Sequential(*layers)
+
+
+class Residual(nn.Module):
+    """``x + f(x)`` with f two conv_bn layers (same channels, same size)."""
+
+    def __init__(self, channels: int, batchnorm: bool = True):
+        super().__init__()
+        self.f = nn.Sequential(conv_bn(channels, channels, batchnorm=batchnorm),
+                               conv_bn(channels, channels, batchnorm=batchnorm))
+
+    def forward(self, x):
+        return x + self.f(x)
+
+
+class CifarNet(nn.Module):
+    """ResNet-9-style CIFAR classifier; ``config`` rebuilds it (stored in checkpoints)."""
+
+    def __init__(self, width: int = 64, residual: bool = True, batchnorm: bool = True,
+                 dropout: float = 0.0, num_classes: int = 10, in_channels: int = 3,
+                 mean=CIFAR_MEAN, std=CIFAR_STD):
+        super().__init__()
+        if width < 1 or num_classes < 2:
+            raise ValueError(f"width must be >= 1 and num_classes >= 2, got {width}, {num_classes}")
+        if not 0 <= dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        self.config = dict(width=width, residual=residual, batchnorm=batchnorm, dropout=dropout,
+                           num_classes=num_classes, in_channels=in_channels,
+                           mean=tuple(mean), std=tuple(std))
+        from .pretrained import Normalize
+
+        w = width
+        self.normalize = Normalize(mean, std)
+        self.stem = conv_bn(in_channels, w, batchnorm=batchnorm)
+        self.block1 = nn.Sequential(conv_bn(w, 2 * w, pool=True, batchnorm=batchnorm),
+                                    *([Residual(2 * w, batchnorm)] if residual else []))
+        self.block2 = conv_bn(2 * w, 4 * w, pool=True, batchnorm=batchnorm)
+        self.block3 = nn.Sequential(conv_bn(4 * w, 8 * w, pool=True, batchnorm=batchnorm),
+                                    *([Residual(8 * w, batchnorm)] if residual else []))
+        self.pool = nn.AdaptiveMaxPool2d(1)
+        self.dropout = nn.Dropout(dropout)
+        self.fc = nn.Linear(8 * w, num_classes)
+
+    def features(self, x):
+        """Penultimate features ``(N, 8w)`` (used for embeddings and neural collapse)."""
+        x = self.block3(self.block2(self.block1(self.stem(self.normalize(x)))))
+        return self.pool(x).flatten(1)
+
+    def forward(self, x):
+        return self.fc(self.dropout(self.features(x)))
+
+    @property
+    def first_conv(self) -> nn.Conv2d:
+        return self.stem[0]
+
+
+def cifar_net(**config) -> CifarNet:
+    """Build a :class:`CifarNet` (see the module docstring for its shapes)."""
+    return CifarNet(**config)
+
+
+def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def checkpoint_dir() -> Path:
+    path = data.data_dir() / "checkpoints"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def cifar_checkpoint_path(profile: str | None = None) -> Path:
+    """Where notebook 02 stores its trained model for this profile (reused by 03, 04, 07)."""
+    from . import runtime
+
+    return checkpoint_dir() / f"cifar_net_{profile or runtime.get_profile()}.pt"
+
+
+def save_checkpoint(path, model: nn.Module, **extra) -> Path:
+    """Write ``{"state": ..., "config": ..., **extra}`` atomically (temp file, then rename).
+
+    ``extra`` must hold only tensors, numbers, strings, lists and dicts, so that
+    ``torch.load(..., weights_only=True)`` can read it back.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+               "config": getattr(model, "config", {}), **extra}
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(payload, tmp)
+    tmp.replace(path)
+    return path
+
+
+def load_checkpoint(path, model: nn.Module | None = None) -> tuple[nn.Module, dict]:
+    """Read a checkpoint with ``weights_only=True``; rebuild a CifarNet if no model is given."""
+    payload = torch.load(Path(path), map_location="cpu", weights_only=True)
+    if model is None:
+        config = dict(payload.get("config") or {})
+        model = CifarNet(**config)
+    model.load_state_dict(payload["state"])
+    return model, {k: v for k, v in payload.items() if k != "state"}
+
+
+def cached_cifar_model(profile: str | None = None):
+    """The model notebook 02 trained (``(model, info)``), or ``None`` if it has not run yet."""
+    path = cifar_checkpoint_path(profile)
+    if not path.exists():
+        return None
+    model, info = load_checkpoint(path)
+    return model.eval(), info

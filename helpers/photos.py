@@ -1,0 +1,86 @@
+"""Real photos that ship inside installed packages (no download), and ImageNet preprocessing.
+
+Introduced in notebook 01 (smoothing and edges on real photos); notebooks 03 and 04 feed them
+to the pretrained ResNet18. Sources: scikit-image's ``skimage.data`` and matplotlib's sample
+data. Images come back as ``(H, W, 3)`` or ``(H, W)`` float64 NumPy arrays in ``[0, 1]``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+#: name -> (package, loader description); all ship with the installed wheels
+PHOTOS = {
+    "cat": "skimage.data.chelsea",
+    "coffee": "skimage.data.coffee",
+    "astronaut": "skimage.data.astronaut",
+    "rocket": "skimage.data.rocket",
+    "motorcycle": "skimage.data.stereo_motorcycle (left view)",
+    "hopper": "matplotlib sample_data/grace_hopper.jpg",
+    "camera": "skimage.data.camera",
+    "coins": "skimage.data.coins",
+    "brick": "skimage.data.brick",
+    "grass": "skimage.data.grass",
+}
+#: the colour photos that make sense as ImageNet inputs
+IMAGENET_PHOTOS = ("cat", "coffee", "astronaut", "rocket", "motorcycle", "hopper")
+
+
+def photo(name: str, gray: bool = False) -> np.ndarray:
+    """A real photo as float64 in [0, 1]: ``(H, W, 3)`` colour, or ``(H, W)`` if gray."""
+    if name not in PHOTOS:
+        raise ValueError(f"unknown photo {name!r}: choose one of {', '.join(PHOTOS)}")
+    if name == "hopper":
+        import matplotlib.cbook as cbook
+        import matplotlib.image as mpimg
+
+        with cbook.get_sample_data("grace_hopper.jpg") as f:
+            img = mpimg.imread(f, format="jpg")
+    else:
+        import skimage.data
+
+        if name == "motorcycle":
+            img = skimage.data.stereo_motorcycle()[0]
+        else:
+            img = getattr(skimage.data, PHOTOS[name].split(".")[-1])()
+    img = np.asarray(img, dtype=np.float64)
+    if img.max() > 1.0:
+        img = img / 255.0
+    if img.ndim == 3 and img.shape[2] == 4:
+        img = img[..., :3]
+    if gray and img.ndim == 3:
+        img = img @ np.array([0.299, 0.587, 0.114])       # ITU-R 601 luma
+    elif not gray and img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=2)
+    return img
+
+
+def to_tensor(img: np.ndarray) -> torch.Tensor:
+    """``(H, W, 3)`` or ``(H, W)`` array in [0, 1] -> ``(C, H, W)`` float32 tensor."""
+    t = torch.as_tensor(np.ascontiguousarray(img), dtype=torch.float32)
+    return t[None] if t.ndim == 2 else t.permute(2, 0, 1).contiguous()
+
+
+def imagenet_preprocess(img: np.ndarray | torch.Tensor, resize: int = 256, crop: int = 224) -> torch.Tensor:
+    """ImageNet evaluation preprocessing WITHOUT normalization (our models normalize inside).
+
+    Resize the shorter side to ``resize`` (bilinear, antialiased), then take the centre
+    ``crop x crop``. Input ``(H, W, 3)`` array or ``(3, H, W)`` tensor in [0, 1];
+    output ``(3, crop, crop)`` float32 in [0, 1].
+    """
+    x = to_tensor(img) if isinstance(img, np.ndarray) else img.float()
+    if x.ndim != 3 or x.shape[0] != 3:
+        raise ValueError(f"expected a colour image (H, W, 3) or (3, H, W), got {tuple(x.shape)}")
+    h, w = x.shape[1:]
+    scale = resize / min(h, w)
+    size = (max(crop, round(h * scale)), max(crop, round(w * scale)))
+    x = F.interpolate(x[None], size=size, mode="bilinear", antialias=True, align_corners=False)[0]
+    top, left = (x.shape[1] - crop) // 2, (x.shape[2] - crop) // 2
+    return x[:, top:top + crop, left:left + crop].clamp(0, 1).contiguous()
+
+
+def imagenet_batch(names=IMAGENET_PHOTOS) -> tuple[torch.Tensor, list[str]]:
+    """The named photos preprocessed for ImageNet: ``(N, 3, 224, 224)`` in [0, 1], names."""
+    names = list(names)
+    return torch.stack([imagenet_preprocess(photo(n)) for n in names]), names

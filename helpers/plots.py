@@ -1,0 +1,106 @@
+"""Figures shared by the notebooks: image grids (de-normalized), training curves, bars.
+
+Introduced in notebook 01; every notebook uses :func:`show_images`. Sizes are chosen to read
+well on a projector (large titles, few images per row).
+"""
+from __future__ import annotations
+
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+plt.rcParams.update({"figure.dpi": 100, "axes.titlesize": 11, "axes.labelsize": 11,
+                     "font.size": 11, "legend.fontsize": 10})
+
+
+def to_numpy_image(img, mean=None, std=None) -> np.ndarray:
+    """One image -> ``(H, W, 3)`` or ``(H, W)`` NumPy array in [0, 1] for ``imshow``.
+
+    Accepts ``(C, H, W)`` tensors/arrays (C = 1 or 3) or ``(H, W[, 3])`` arrays. If ``mean``
+    and ``std`` are given the image is de-normalized first: ``x * std + mean``.
+    """
+    if isinstance(img, torch.Tensor):
+        img = img.detach().float().cpu().numpy()
+    img = np.asarray(img, dtype=np.float64)
+    if img.ndim == 3 and img.shape[0] in (1, 3) and img.shape[2] not in (1, 3):
+        img = img.transpose(1, 2, 0)
+    if mean is not None and std is not None:
+        img = img * np.asarray(std).reshape(1, 1, -1) + np.asarray(mean).reshape(1, 1, -1)
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[..., 0]
+    if img.ndim not in (2, 3):
+        raise ValueError(f"cannot show an array of shape {img.shape} as an image")
+    return np.clip(img, 0, 1)
+
+
+def show_images(images, titles=None, ncols: int = 8, size: float = 1.6, mean=None, std=None,
+                cmap="gray", suptitle: str | None = None, title_colors=None):
+    """A grid of images. images: ``(N, C, H, W)`` tensor/array, or a list of images.
+
+    Pixels are expected in [0, 1] (pass ``mean``/``std`` for normalized tensors).
+    Returns the figure.
+    """
+    if isinstance(images, (torch.Tensor, np.ndarray)) and np.ndim(images) == 4:
+        images = list(images)
+    images = list(images)
+    n = len(images)
+    if n == 0:
+        raise ValueError("show_images got no images")
+    ncols = min(ncols, n)
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + (0.4 if suptitle else 0)),
+                             squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i >= n:
+            continue
+        ax.imshow(to_numpy_image(images[i], mean, std), cmap=cmap, vmin=0, vmax=1)
+        if titles is not None:
+            color = title_colors[i] if title_colors is not None else "black"
+            ax.set_title(str(titles[i]), fontsize=9, color=color)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
+
+
+def plot_curves(history: dict, keys=None, title: str | None = None, logy: bool = False):
+    """Training curves from a dict of lists, e.g. ``{"train_loss": [...], "val_loss": [...]}``.
+
+    Keys sharing a suffix (``loss``, ``acc``) share a panel. Returns the figure.
+    """
+    keys = [k for k in (keys or history) if isinstance(history.get(k), (list, tuple)) and history[k]]
+    groups: dict[str, list[str]] = {}
+    for k in keys:
+        groups.setdefault(k.split("_")[-1], []).append(k)
+    fig, axes = plt.subplots(1, len(groups), figsize=(5 * len(groups), 3.4), squeeze=False)
+    for ax, (metric, ks) in zip(axes.flat, groups.items()):
+        for k in ks:
+            ax.plot(range(1, len(history[k]) + 1), history[k], marker="o", ms=3, label=k)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        if logy:
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def bar_table(labels, values, ylabel: str = "", title: str | None = None, fmt: str = "{:.3g}"):
+    """A bar chart with the value printed on each bar (a 'table' that reads on a projector)."""
+    fig, ax = plt.subplots(figsize=(max(4, 0.9 * len(labels) + 2), 3.4))
+    bars = ax.bar([str(s) for s in labels], values, color="tab:blue")
+    for b, v in zip(bars, values):
+        ax.annotate(fmt.format(v), (b.get_x() + b.get_width() / 2, b.get_height()),
+                    ha="center", va="bottom", fontsize=9)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,204 @@
+"""Run-time plumbing shared by every notebook: profile, device, seeding, the banner.
+
+Introduced in notebook 01 (the setup cell); every notebook calls :func:`setup` first.
+
+Environment variables (all optional):
+
+``NB_PROFILE``   ``smoke`` | ``cpu`` | ``gpu``. Unset: ``gpu`` when CUDA or Apple MPS is
+                 present, else ``cpu``. The test suite forces ``smoke``.
+``NB_DATA_DIR``  where datasets and weights are cached (default: ``data/`` of the checkout).
+``NB_STRICT``    ``1`` turns every offline stand-in into an error that says which file to
+                 place where.
+``NB_OFFLINE``   ``1`` never touches the network (stand-ins straight away).
+``NB_DEVICE``    force ``cpu``, ``cuda`` or ``mps``.
+``NB_REPORT``    a JSON file the notebook runner reads (profile, device, data sources).
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import random
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+PROFILES = ("smoke", "cpu", "gpu")
+
+#: data sources used in this kernel, name -> description ("real: ...", "synthetic stand-in", ...)
+SOURCES: dict[str, str] = {}
+
+
+def _mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps is not None and mps.is_available())
+
+
+def get_profile() -> str:
+    """The run profile: ``NB_PROFILE`` if set, else ``gpu`` with an accelerator, else ``cpu``."""
+    value = os.environ.get("NB_PROFILE", "").strip().lower()
+    if not value or value == "auto":
+        return "gpu" if (torch.cuda.is_available() or _mps_available()) else "cpu"
+    if value not in PROFILES:
+        raise ValueError(
+            f"unknown profile NB_PROFILE={value!r}: expected one of {', '.join(PROFILES)} "
+            "(or leave NB_PROFILE unset for the automatic choice)"
+        )
+    return value
+
+
+def pick(*, smoke, cpu, gpu, profile: str | None = None):
+    """Return the value for the current profile: ``EPOCHS = pick(smoke=1, cpu=5, gpu=20)``."""
+    profile = profile or get_profile()
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}: expected one of {', '.join(PROFILES)}")
+    return {"smoke": smoke, "cpu": cpu, "gpu": gpu}[profile]
+
+
+def get_device(prefer: str | None = None) -> torch.device:
+    """CUDA if present, else Apple MPS, else CPU. ``NB_DEVICE`` or ``prefer`` force one."""
+    want = (prefer or os.environ.get("NB_DEVICE", "")).strip().lower()
+    if want:
+        if want not in ("cpu", "cuda", "mps"):
+            raise ValueError(f"unknown device {want!r}: expected cpu, cuda or mps")
+        if want == "cuda" and not torch.cuda.is_available():
+            raise ValueError("NB_DEVICE=cuda but no CUDA GPU is visible: unset NB_DEVICE or "
+                             "pick a GPU runtime (Colab: Runtime > Change runtime type > GPU)")
+        if want == "mps" and not _mps_available():
+            raise ValueError("NB_DEVICE=mps but Apple MPS is not available: unset NB_DEVICE")
+        return torch.device(want)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if _mps_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    if device.type == "mps":
+        return "mps (Apple GPU)"
+    return f"cpu ({platform.processor() or platform.machine()}, {cpu_count()} cores)"
+
+
+def seed_everything(seed: int = 0) -> None:
+    """Seed Python, NumPy and PyTorch (all devices) so a run is repeatable."""
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+def cpu_count() -> int:
+    """Cores this process may use (respects CPU affinity / container limits)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
+def on_colab() -> bool:
+    return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
+
+
+def num_workers(profile: str | None = None) -> int:
+    """A safe DataLoader worker count: never more than the cores, 2 on Colab, 0 in smoke."""
+    profile = profile or get_profile()
+    if profile == "smoke":
+        return 0
+    cores = cpu_count()
+    limit = 2 if on_colab() else 4
+    return max(0, min(cores - 1, limit))
+
+
+def strict() -> bool:
+    """``NB_STRICT=1``: offline stand-ins become errors."""
+    return os.environ.get("NB_STRICT", "").strip().lower() in ("1", "true", "yes")
+
+
+def offline_forced() -> bool:
+    return os.environ.get("NB_OFFLINE", "").strip().lower() in ("1", "true", "yes")
+
+
+def record_source(name: str, description: str) -> None:
+    """Remember which data a notebook used (printed by the runner's summary line)."""
+    SOURCES[name] = description
+    _write_report()
+
+
+@dataclass
+class Runtime:
+    """What :func:`setup` returns: ``rt.device``, ``rt.profile``, ``rt.data_dir``, ``rt.pick``."""
+
+    profile: str
+    device: torch.device
+    data_dir: Path
+    seed: int
+    sources: dict = field(default_factory=lambda: SOURCES)
+
+    def pick(self, *, smoke, cpu, gpu):
+        return pick(smoke=smoke, cpu=cpu, gpu=gpu, profile=self.profile)
+
+
+_CURRENT: Runtime | None = None
+
+
+def _write_report() -> None:
+    path = os.environ.get("NB_REPORT")
+    if not path or _CURRENT is None:
+        return
+    report = {
+        "profile": _CURRENT.profile,
+        "device": str(_CURRENT.device),
+        "sources": dict(SOURCES),
+    }
+    tmp = Path(path).with_suffix(".tmp")
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    tmp.write_text(json.dumps(report))
+    os.replace(tmp, path)
+
+
+def setup(seed: int = 0, title: str | None = None, quiet: bool = False) -> Runtime:
+    """Seed, choose profile and device, print the banner; call once at the top of a notebook.
+
+    >>> rt = setup(seed=0)          # doctest: +SKIP
+    >>> EPOCHS = rt.pick(smoke=1, cpu=4, gpu=20)
+    """
+    global _CURRENT
+    from . import data  # local import: data imports runtime
+
+    profile = get_profile()
+    device = get_device()
+    seed_everything(seed)
+    if profile == "smoke":
+        # a 2-core CI box: stop intra-op threads from fighting each other
+        torch.set_num_threads(min(torch.get_num_threads(), cpu_count()))
+    _CURRENT = Runtime(profile=profile, device=device, data_dir=data.data_dir(), seed=seed)
+    SOURCES.clear()
+    _write_report()
+    if not quiet:
+        import torchvision
+
+        lines = [
+            f"profile : {profile}" + ("   (NB_PROFILE unset: chosen from the hardware)"
+                                      if not os.environ.get("NB_PROFILE") else ""),
+            f"device  : {device_name(device)}",
+            f"versions: python {platform.python_version()}, torch {torch.__version__}, "
+            f"torchvision {torchvision.__version__}, numpy {np.__version__}",
+            f"data dir: {_CURRENT.data_dir}" + ("   (NB_STRICT=1: no stand-ins)" if strict() else ""),
+            f"seed    : {seed}",
+        ]
+        width = max(len(s) for s in lines)
+        head = f" {title} " if title else ""
+        print(head.center(width + 2, "="))
+        print("\n".join(" " + s for s in lines))
+        print("=" * (width + 2))
+    return _CURRENT
+
+
+def current() -> Runtime:
+    """The runtime of the last :func:`setup` call (sets one up quietly if none)."""
+    return _CURRENT if _CURRENT is not None else setup(quiet=True)

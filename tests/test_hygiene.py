@@ -1,0 +1,88 @@
+"""Hygiene: notebooks stripped and with their skeleton, bootstrap cells identical, pins agree."""
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+import sync_notebooks  # noqa: E402
+
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+EXPECTED = ["01_convolutions.ipynb"]
+
+
+def load(path):
+    return nbformat.read(path, as_version=4)
+
+
+def test_expected_notebooks_exist():
+    names = [p.name for p in NOTEBOOKS]
+    for name in EXPECTED:
+        assert name in names, f"missing notebook {name}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_outputs_and_counts_stripped(path):
+    for i, cell in enumerate(load(path).cells):
+        if cell.cell_type == "code":
+            assert cell.outputs == [], f"{path.name} cell {i} has outputs: run tools/sync_notebooks.py"
+            assert cell.execution_count is None, f"{path.name} cell {i} has an execution count"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_bootstrap_cell_identical_and_third(path):
+    cells = load(path).cells
+    tagged = [i for i, c in enumerate(cells) if "bootstrap" in c.metadata.get("tags", [])]
+    assert tagged == [2], f"{path.name}: exactly one cell tagged 'bootstrap', the third; got {tagged}"
+    assert cells[2].source == sync_notebooks.bootstrap_source(), (
+        f"{path.name}: bootstrap cell differs from tools/sync_notebooks.py: run that tool")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_skeleton(path):
+    cells = load(path).cells
+    md = "\n".join(c.source for c in cells if c.cell_type == "markdown")
+    code = "\n".join(c.source for c in cells if c.cell_type == "code")
+    first = cells[0]
+    assert first.cell_type == "markdown" and first.source.startswith("# "), "title first"
+    assert sync_notebooks.badge(sync_notebooks.repo_url(), path.name) in first.source, "Colab badge"
+    assert "lecture" in first.source.lower(), "say which lecture it follows"
+    for heading in ("What you will learn", "Prerequisites", "Expected runtime",
+                    "Try it", "Summary", "References"):
+        assert re.search(rf"^#+ .*{heading}", md, flags=re.M | re.I), f"{path.name}: no '{heading}' section"
+    for profile in ("smoke", "cpu", "gpu"):
+        assert profile in md, f"{path.name}: expected runtime for the {profile} profile"
+    assert cells[3].cell_type == "code" and "setup(" in cells[3].source, "setup cell fourth"
+    assert re.search(r"^\s*assert |checks\.claim\(", code, flags=re.M), "at least one check"
+    assert "ipywidgets" in code or "interact" in code, f"{path.name}: at least one widget"
+    for banned in ("pretrained=True", "register_backward_hook(", ".next()", "MPLBACKEND"):
+        assert banned not in code, f"{path.name} uses {banned}"
+    for m in re.finditer(r"torch\.load\(([^)]*)\)", code):
+        assert "weights_only=True" in m.group(1), f"{path.name}: torch.load without weights_only=True"
+
+
+def _pins(lines):
+    return sorted(l.strip().lstrip("- ").strip() for l in lines
+                  if re.match(r"^\s*-?\s*[A-Za-z0-9_.\-]+==", l))
+
+
+def test_requirements_and_environment_agree():
+    req = _pins((ROOT / "requirements.txt").read_text().splitlines())
+    env_lines = (ROOT / "environment.yml").read_text().split("- pip:")[1].splitlines()
+    env = _pins(env_lines)
+    assert req and req == env, f"requirements.txt {req} != environment.yml {env}"
+    assert "torch==2.14.1" in req and "torchvision==0.29.1" in req
+
+
+def test_sync_tool_is_clean():
+    assert sync_notebooks.main(["--check"]) == 0, "run: python tools/sync_notebooks.py"
+
+
+def test_no_machine_paths_in_repo():
+    pattern = re.compile(r"/(work|home|Users|root)/[A-Za-z]")
+    for path in list(ROOT.glob("helpers/*.py")) + NOTEBOOKS + [ROOT / "README.md"]:
+        if path.exists():
+            assert not pattern.search(path.read_text()), f"machine path in {path.name}"

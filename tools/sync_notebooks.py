@@ -1,0 +1,89 @@
+"""Keep every notebook's Colab badge and bootstrap cell identical and pointing at the one
+repository address in ``pyproject.toml``; strip outputs and execution counts.
+
+    python tools/sync_notebooks.py          # rewrite notebooks in place
+    python tools/sync_notebooks.py --check  # exit 1 if anything would change
+
+The bootstrap cell is the code cell tagged ``bootstrap`` (the third cell of the skeleton).
+"""
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+
+
+def repo_url() -> str:
+    text = (ROOT / "pyproject.toml").read_text()
+    match = re.search(r'^Repository\s*=\s*"([^"]+)"', text, flags=re.M)
+    if not match:
+        raise SystemExit("pyproject.toml has no [project.urls] Repository entry")
+    return match.group(1).rstrip("/")
+
+
+BOOTSTRAP_TEMPLATE = '''\
+# Bootstrap (identical in every notebook). On Google Colab: fetch the repository and put its
+# `helpers` package on the path; torch, numpy and matplotlib are Colab's own and are not
+# re-installed. Anywhere else this cell does nothing: install with `make setup` instead.
+import os, subprocess, sys
+REPO_URL = "{url}"
+if "google.colab" in sys.modules:
+    REPO_DIR = "/content/" + REPO_URL.rstrip("/").split("/")[-1]
+    if not os.path.isdir(REPO_DIR):
+        subprocess.run(["git", "clone", "--depth", "1", REPO_URL, REPO_DIR], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "-e", REPO_DIR],
+                   check=True)
+    sys.path.insert(0, REPO_DIR)'''
+
+
+def bootstrap_source(url: str | None = None) -> str:
+    return BOOTSTRAP_TEMPLATE.format(url=url or repo_url())
+
+
+def badge(url: str, name: str) -> str:
+    path = url.replace("https://github.com/", "")
+    return (f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+            f"(https://colab.research.google.com/github/{path}/blob/main/notebooks/{name})")
+
+
+BADGE_RE = re.compile(r"\[!\[Open In Colab\]\([^)]*\)\]\([^)]*\)")
+
+
+def sync(nb, name: str, url: str) -> None:
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+            cell.metadata.pop("execution", None)
+            if "bootstrap" in cell.metadata.get("tags", []):
+                cell.source = bootstrap_source(url)
+        elif cell.cell_type == "markdown" and "colab-badge.svg" in cell.source:
+            cell.source = BADGE_RE.sub(badge(url, name), cell.source)
+    nb.metadata.pop("widgets", None)
+
+
+def main(argv: list[str]) -> int:
+    check = "--check" in argv
+    url = repo_url()
+    changed = []
+    for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
+        before = path.read_text()
+        nb = nbformat.reads(before, as_version=4)
+        sync(nb, path.name, url)
+        after = nbformat.writes(nb) + "\n"
+        if after != before:
+            changed.append(path.name)
+            if not check:
+                path.write_text(after)
+    if changed:
+        print(("would change: " if check else "synced: ") + ", ".join(changed))
+    return 1 if (check and changed) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
