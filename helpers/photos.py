@@ -73,10 +73,10 @@ def imagenet_preprocess(img: np.ndarray | torch.Tensor, resize: int = 256, crop:
     if x.ndim != 3 or x.shape[0] != 3:
         raise ValueError(f"expected a colour image (H, W, 3) or (3, H, W), got {tuple(x.shape)}")
     h, w = x.shape[1:]
-    scale = resize / min(h, w)
-    size = (max(crop, round(h * scale)), max(crop, round(w * scale)))
+    # as torchvision's Resize(int): the short side becomes `resize`, the long side is truncated
+    size = (resize, int(resize * w / h)) if h <= w else (int(resize * h / w), resize)
     x = F.interpolate(x[None], size=size, mode="bilinear", antialias=True, align_corners=False)[0]
-    top, left = (x.shape[1] - crop) // 2, (x.shape[2] - crop) // 2
+    top, left = round((x.shape[1] - crop) / 2), round((x.shape[2] - crop) / 2)
     return x[:, top:top + crop, left:left + crop].clamp(0, 1).contiguous()
 
 

@@ -1,0 +1,128 @@
+"""Correlation, convolution, pooling and classic kernels in NumPy (introduced in notebook 01).
+
+Notebook 01 writes the loop versions in front of the student; these are the checked,
+vectorized versions the later notebooks reuse (and the unit tests compare with SciPy and
+``torch.nn.functional``). Deep-learning "convolution" is correlation: no kernel flip.
+
+Shapes: 1D ``x: (d,)``, ``w: (k,)``; 2D ``x: (H, W)``, ``w: (k1, k2)``; 3D (colour)
+``x: (H, W, C)``, ``w: (k1, k2, C)`` -> ``(H', W')``.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+
+def _check(x, w, ndim: int, what: str) -> tuple[np.ndarray, np.ndarray]:
+    x, w = np.asarray(x, dtype=np.float64), np.asarray(w, dtype=np.float64)
+    if x.ndim != ndim or w.ndim != ndim:
+        raise ValueError(f"{what} needs a {ndim}-D input and a {ndim}-D kernel, got shapes "
+                         f"{x.shape} and {w.shape}")
+    if not (np.isfinite(x).all() and np.isfinite(w).all()):
+        raise ValueError(f"{what}: input and kernel must be finite (found NaN or inf)")
+    return x, w
+
+
+def output_size(n: int, k: int, padding: int = 0, stride: int = 1) -> int:
+    """Output length of a correlation: ``floor((n - k + 2 p) / s) + 1`` (lecture formula)."""
+    for name, v in (("input size", n), ("kernel size", k)):
+        if int(v) != v or v < 1:
+            raise ValueError(f"{name} must be a positive integer, got {v}")
+    if int(stride) != stride or stride < 1:
+        raise ValueError(f"stride must be a positive integer, got {stride}")
+    if int(padding) != padding or padding < 0:
+        raise ValueError(f"padding must be a non-negative integer, got {padding}")
+    if k > n + 2 * padding:
+        raise ValueError(f"kernel of size {k} is larger than the padded input "
+                         f"({n} + 2*{padding}); use padding >= {(k - n + 1) // 2} or a smaller kernel")
+    return (n - k + 2 * padding) // stride + 1
+
+
+def conv_params(f: int, d_in: int, k: int, bias: bool = True) -> int:
+    """Learnable parameters of a conv layer with K filters of size F x F x D1: (F F D1) K + K."""
+    return f * f * d_in * k + (k if bias else 0)
+
+
+def correlate1d(x, w, stride: int = 1) -> np.ndarray:
+    """``[x * w]_i = sum_j x_{j+i-1} w_j`` for i = 1..d-k+1 (valid, no flip)."""
+    x, w = _check(x, w, 1, "correlate1d")
+    n = output_size(len(x), len(w), 0, stride)
+    return (sliding_window_view(x, len(w)) @ w)[::stride][:n]
+
+
+def correlate2d(x, w, padding: int = 0, stride: int = 1) -> np.ndarray:
+    """2D correlation with zero padding and stride. x: (H, W), w: (k1, k2) -> (H', W')."""
+    x, w = _check(x, w, 2, "correlate2d")
+    oh = output_size(x.shape[0], w.shape[0], padding, stride)
+    ow = output_size(x.shape[1], w.shape[1], padding, stride)
+    if padding:
+        x = np.pad(x, padding)
+    windows = sliding_window_view(x, w.shape)[::stride, ::stride][:oh, :ow]   # (H', W', k1, k2)
+    return np.einsum("ijkl,kl->ij", windows, w)
+
+
+def correlate3d(x, w, padding: int = 0, stride: int = 1) -> np.ndarray:
+    """Colour correlation: x (H, W, C), w (k1, k2, C) -> (H', W'): sum over the channels."""
+    x, w = _check(x, w, 3, "correlate3d")
+    if x.shape[2] != w.shape[2]:
+        raise ValueError(f"input has {x.shape[2]} channels but the kernel has {w.shape[2]}")
+    return sum(correlate2d(x[..., c], w[..., c], padding, stride) for c in range(x.shape[2]))
+
+
+def convolve2d(x, w, padding: int = 0, stride: int = 1) -> np.ndarray:
+    """True convolution = correlation with the kernel flipped in both axes."""
+    return correlate2d(x, np.asarray(w)[::-1, ::-1], padding, stride)
+
+
+def max_pool2d(x, size: int = 2, stride: int | None = None) -> np.ndarray:
+    """Max pooling of x (H, W) with a ``size x size`` window (stride defaults to size)."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 2:
+        raise ValueError(f"max_pool2d needs a 2-D input, got shape {x.shape}")
+    stride = stride or size
+    oh, ow = output_size(x.shape[0], size, 0, stride), output_size(x.shape[1], size, 0, stride)
+    return sliding_window_view(x, (size, size))[::stride, ::stride][:oh, :ow].max(axis=(2, 3))
+
+
+def box_kernel(k: int, ndim: int = 2) -> np.ndarray:
+    """Box (mean) filter: w_i = 1/k in 1D, 1/k^2 in 2D."""
+    if k < 1:
+        raise ValueError(f"kernel size must be >= 1, got {k}")
+    return np.full((k,) * ndim, 1.0 / k**ndim)
+
+
+def gaussian_kernel(sigma: float, k: int | None = None, ndim: int = 2) -> np.ndarray:
+    """Normalized Gaussian kernel; default size ``k = 2 * ceil(3 sigma) + 1`` (odd)."""
+    if not sigma > 0:
+        raise ValueError(f"sigma must be > 0, got {sigma}")
+    k = k or 2 * int(np.ceil(3 * sigma)) + 1
+    if k < 1:
+        raise ValueError(f"kernel size must be >= 1, got {k}")
+    t = np.arange(k) - (k - 1) / 2
+    g = np.exp(-t**2 / (2 * sigma**2))
+    g = g / g.sum()
+    return g if ndim == 1 else np.outer(g, g)
+
+
+def edge_kernel(angle_deg: float, k: int = 5, sigma: float = 1.0) -> np.ndarray:
+    """Directional derivative-of-Gaussian kernel responding to intensity change along
+    ``angle_deg`` (0 = left-to-right, i.e. vertical edges; 90 = bottom-to-top). Sums to 0."""
+    t = np.arange(k) - (k - 1) / 2
+    yy, xx = np.meshgrid(-t, t, indexing="ij")   # y grows upwards
+    a = np.deg2rad(angle_deg)
+    along = xx * np.cos(a) + yy * np.sin(a)
+    w = along * np.exp(-(xx**2 + yy**2) / (2 * sigma**2))
+    w = w - w.mean()
+    return w / np.abs(w).sum()
+
+
+def normalized_cross_correlation(x, template) -> np.ndarray:
+    """NCC map (valid): correlation of the mean-removed template with each mean-removed,
+    norm-divided window, in [-1, 1]; unlike raw correlation it does not favour bright areas."""
+    x, t = _check(x, template, 2, "normalized_cross_correlation")
+    windows = sliding_window_view(x, t.shape)                        # (H', W', k1, k2)
+    w0 = windows - windows.mean(axis=(2, 3), keepdims=True)
+    t0 = t - t.mean()
+    num = np.einsum("ijkl,kl->ij", w0, t0)
+    den = np.sqrt((w0**2).sum(axis=(2, 3)) * (t0**2).sum()) + 1e-12
+    return num / den

@@ -1,0 +1,92 @@
+"""Execute every notebook headless and write executed copies and HTML under build/.
+
+    python tools/run_notebooks.py                  # auto profile (gpu if a GPU, else cpu)
+    python tools/run_notebooks.py --profile smoke  # the quick run the tests use
+    python tools/run_notebooks.py 01 05            # only some notebooks
+
+Prints one summary line per notebook: profile, device, data sources, seconds, ok/FAILED.
+Exit status 1 if any notebook failed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError, CellTimeoutError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_one(path: Path, out_dir: Path, cell_timeout: int) -> dict:
+    nb = nbformat.read(path, as_version=4)
+    report_file = Path(tempfile.mkstemp(suffix=".json")[1])
+    report_file.write_text("{}")
+    os.environ["NB_REPORT"] = str(report_file)
+    client = NotebookClient(nb, timeout=cell_timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
+    t0 = time.perf_counter()
+    error = ""
+    try:
+        client.execute()
+    except (CellExecutionError, CellTimeoutError) as err:
+        error = str(err).strip().splitlines()[-1][:200] if str(err).strip() else type(err).__name__
+    except Exception as err:  # kernel died, etc.
+        error = f"{type(err).__name__}: {err}"[:200]
+    seconds = time.perf_counter() - t0
+    out_dir.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, out_dir / path.name)
+    try:
+        from nbconvert import HTMLExporter
+
+        html, _ = HTMLExporter().from_notebook_node(nb)
+        (out_dir / path.with_suffix(".html").name).write_text(html, encoding="utf-8")
+    except Exception as err:
+        print(f"  (HTML export of {path.name} failed: {err})")
+    try:
+        report = json.loads(report_file.read_text() or "{}")
+    finally:
+        report_file.unlink(missing_ok=True)
+    return {"name": path.stem, "seconds": seconds, "error": error, **report}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("only", nargs="*", help="notebook numbers to run (default: all)")
+    parser.add_argument("--profile", choices=["smoke", "cpu", "gpu"],
+                        help="NB_PROFILE for the run (default: automatic)")
+    parser.add_argument("--out", default=str(ROOT / "build"), help="output folder")
+    parser.add_argument("--cell-timeout", type=int, default=1800,
+                        help="seconds one cell may run before the run is stopped")
+    args = parser.parse_args(argv)
+    if args.profile:
+        os.environ["NB_PROFILE"] = args.profile
+    paths = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    if args.only:
+        paths = [p for p in paths if p.name[:2] in args.only]
+    if not paths:
+        print("no notebooks matched")
+        return 1
+    results = []
+    for path in paths:
+        print(f"running {path.name} ...", flush=True)
+        r = run_one(path, Path(args.out), args.cell_timeout)
+        results.append(r)
+        sources = "; ".join(f"{k}: {v}" for k, v in r.get("sources", {}).items()) or "none"
+        status = "ok" if not r["error"] else f"FAILED ({r['error']})"
+        print(f"{r['name']:<28} profile={r.get('profile', '?'):<5} device={r.get('device', '?'):<5} "
+              f"{r['seconds']:7.1f}s  {status}\n{'':<28} data: {sources}", flush=True)
+    failed = [r["name"] for r in results if r["error"]]
+    print(f"\n{len(results) - len(failed)} of {len(results)} notebooks ok; executed notebooks "
+          f"and HTML in {args.out}" + (f"; failed: {', '.join(failed)}" if failed else ""))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
