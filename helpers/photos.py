@@ -44,6 +44,9 @@ def photo(name: str, gray: bool = False) -> np.ndarray:
             img = skimage.data.stereo_motorcycle()[0]
         else:
             img = getattr(skimage.data, PHOTOS[name].split(".")[-1])()
+    from . import runtime
+
+    runtime.record_source("photos", "real (shipped with scikit-image / matplotlib)")
     img = np.asarray(img, dtype=np.float64)
     if img.max() > 1.0:
         img = img / 255.0
