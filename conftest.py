@@ -1,4 +1,4 @@
-"""The test suite runs every notebook in the `smoke` profile, offline.
+"""The test suite (root conftest, so it also applies to `pytest notebooks/NN.ipynb`) runs every notebook in the `smoke` profile, offline.
 
 These variables are set before nbval starts any kernel, so the kernels inherit them.
 NB_OFFLINE=1 keeps the suite from downloading anything even on a connected machine; data
