@@ -1,0 +1,186 @@
+"""Unit tests of helpers.autoencoders against independent oracles (torch.nn.functional,
+NumPy, autograd, a closed-form KL) with tolerances. Fast: tiny inputs, CPU only."""
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from helpers import autoencoders as AE
+
+
+@pytest.fixture(autouse=True)
+def _tmp_data_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("NB_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("NB_PROFILE", "smoke")
+    torch.manual_seed(0)
+
+
+def images(n=6, seed=0):
+    return torch.rand(n, 1, 28, 28, generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("make", [lambda k: AE.FCAutoencoder(k, hidden=32),
+                                  lambda k: AE.ConvAutoencoder(k, width=4),
+                                  lambda k: AE.VAE(k, hidden=32)])
+@pytest.mark.parametrize("k", [1, 2, 7])
+def test_shapes_and_output_range(make, k):
+    m = make(k).eval()
+    x = images()
+    with torch.no_grad():
+        z, out, far = m.encode(x), m(x), m.decode(1e3 * torch.randn(4, k))
+    out = out[0] if isinstance(out, tuple) else out
+    assert z.shape == (6, k)
+    assert out.shape == (6, 1, 28, 28)
+    assert 0 <= float(out.min()) and float(out.max()) <= 1
+    # decoding extreme codes still gives valid pixels (sigmoid output)
+    assert 0 <= float(far.min()) and float(far.max()) <= 1
+
+
+def test_conv_encoder_matches_functional_oracle():
+    m = AE.ConvAutoencoder(3, width=2)
+    x = images(2)
+    c1, c2, lin = m.encoder[0], m.encoder[2], m.encoder[5]
+    h = F.relu(F.conv2d(x, c1.weight, c1.bias, stride=2, padding=1))       # (2, 2, 14, 14)
+    h = F.relu(F.conv2d(h, c2.weight, c2.bias, stride=2, padding=1))       # (2, 4, 7, 7)
+    z = h.flatten(1) @ lin.weight.T + lin.bias
+    assert h.shape == (2, 4, 7, 7)
+    torch.testing.assert_close(m.encode(x), z, atol=1e-5, rtol=1e-5)
+
+
+def test_fc_parameter_count_by_hand():
+    k, hid = 5, 16
+    m = AE.FCAutoencoder(k, hidden=hid)
+    encoder = (784 * hid + hid) + (hid * k + k)          # weights + biases
+    decoder = (k * hid + hid) + (hid * 784 + 784)
+    expected = encoder + decoder
+    assert sum(p.numel() for p in m.parameters()) == expected
+
+
+def test_kl_matches_closed_form_and_is_nonnegative():
+    mu, logvar = torch.randn(50, 4), torch.randn(50, 4)
+    got = AE.kl_to_standard_normal(mu, logvar)
+    q = torch.distributions.Normal(mu, (0.5 * logvar).exp())
+    p = torch.distributions.Normal(torch.zeros_like(mu), torch.ones_like(mu))
+    torch.testing.assert_close(got, torch.distributions.kl_divergence(q, p).sum(1), atol=1e-5, rtol=1e-5)
+    assert (got >= 0).all()
+    assert float(AE.kl_to_standard_normal(torch.zeros(1, 3), torch.zeros(1, 3))) == 0.0
+
+
+def test_reparameterize_statistics_and_gradient():
+    mu = torch.tensor([1.0, -2.0], requires_grad=True)
+    logvar = torch.tensor([0.0, math.log(4.0)], requires_grad=True)
+    z = AE.reparameterize(mu.expand(20000, 2), logvar.expand(20000, 2))
+    np.testing.assert_allclose(z.mean(0).detach().numpy(), [1.0, -2.0], atol=0.05)
+    np.testing.assert_allclose(z.std(0).detach().numpy(), [1.0, 2.0], atol=0.05)
+    z.mean().backward()                       # d mean(z) / d mu = 1/2 per coordinate
+    np.testing.assert_allclose(mu.grad.numpy(), [0.5, 0.5], atol=1e-6)
+
+
+def test_reconstruction_mse_matches_numpy():
+    m = AE.FCAutoencoder(3, hidden=8)
+    x = images(10)
+    with torch.no_grad():
+        out = m(x).numpy()
+    expected = ((out - x.numpy()) ** 2).reshape(10, -1).mean(1)
+    np.testing.assert_allclose(AE.reconstruction_mse(m, x, batch_size=3, per_image=True).numpy(),
+                               expected, rtol=1e-5)
+    assert math.isclose(AE.reconstruction_mse(m, x, batch_size=4), float(expected.mean()), rel_tol=1e-5)
+    z = AE.encode_all(m, x, batch_size=3)
+    torch.testing.assert_close(AE.decode_all(m, z, batch_size=7), torch.from_numpy(out), atol=1e-6, rtol=0)
+
+
+def test_fit_reduces_loss_and_uses_corrupt_and_parts():
+    x = images(64).mul(0.2).add(torch.linspace(0, 0.8, 28)[None, None, None])   # learnable structure
+    m = AE.FCAutoencoder(4, hidden=32)
+    seen = []
+
+    def corrupt(xb):
+        seen.append(xb.shape)
+        return xb
+
+    def loss_fn(model, xin, xt):
+        loss = F.mse_loss(model(xin), xt)
+        return loss, {"half": loss / 2}
+
+    hist = AE.fit_autoencoder(m, x, epochs=15, batch_size=16, lr=3e-3, corrupt=corrupt,
+                              loss_fn=loss_fn, x_val=x[:8], device="cpu")
+    assert len(hist["loss"]) == 15 and len(hist["val_mse"]) == 15 and len(hist["half"]) == 15
+    assert hist["loss"][-1] < 0.5 * hist["loss"][0]
+    np.testing.assert_allclose(hist["half"], np.array(hist["loss"]) / 2, rtol=1e-5)
+    assert len(seen) == 15 * 4
+
+
+def test_vae_trains_with_default_loss_and_eval_is_deterministic():
+    m = AE.VAE(2, hidden=16)
+    hist = AE.fit_autoencoder(m, images(32), epochs=2, batch_size=16, device="cpu")
+    assert len(hist["loss"]) == 2 and all(math.isfinite(v) for v in hist["loss"])
+    m.eval()
+    x = images(4)
+    with torch.no_grad():
+        a, b = m(x)[0], m(x)[0]
+    torch.testing.assert_close(a, b)                       # eval mode decodes the mean code
+    torch.testing.assert_close(AE.encode_all(m, x), m.encode_stats(x)[0])
+
+
+@pytest.mark.parametrize("k", [0, -1, 2.5, True, "8", None])
+def test_bad_k(k):
+    with pytest.raises(ValueError, match="k must be an integer >= 1"):
+        AE.ConvAutoencoder(k)
+
+
+@pytest.mark.parametrize("bad, err, msg", [
+    (torch.rand(2, 3, 28, 28), ValueError, "shape"),
+    (torch.rand(1, 28, 28), ValueError, "shape"),
+    (torch.rand(2, 1, 28, 28) * 255, ValueError, r"\[0, 1\]"),
+    (torch.rand(2, 1, 28, 28) - 0.5, ValueError, r"\[0, 1\]"),
+    ((torch.rand(2, 1, 28, 28) * 255).to(torch.uint8), TypeError, "float"),
+    (np.zeros((2, 1, 28, 28), np.float32), TypeError, "Tensor"),
+    (torch.full((2, 1, 28, 28), float("nan")), ValueError, "NaN"),
+])
+def test_bad_images(bad, err, msg):
+    m = AE.ConvAutoencoder(2, width=2)
+    with pytest.raises(err, match=msg):
+        m.encode(bad)
+    with pytest.raises(err, match=msg):
+        AE.fit_autoencoder(m, bad, epochs=1, device="cpu")
+
+
+def test_forward_checks_shape():
+    with pytest.raises(ValueError, match="shape"):
+        AE.ConvAutoencoder(2, width=2)(torch.rand(2, 1, 32, 32))
+    with pytest.raises(ValueError, match="shape"):
+        AE.VAE(2, hidden=4)(torch.rand(2, 784))
+
+
+def test_bad_codes():
+    with pytest.raises(ValueError, match=r"\(N, 3\)"):
+        AE.FCAutoencoder(3, hidden=4).decode(torch.zeros(2, 4))
+
+
+def test_checkpoint_round_trip_and_cache(tmp_path):
+    assert AE.cached_autoencoder() is None
+    m = AE.ConvAutoencoder(32, width=4)
+    path = AE.save_autoencoder(m, test_mse=0.0123, data_source="synthetic")
+    assert path.name == "fashion_conv_ae_k32_smoke.pt" and path.parent.name == "checkpoints"
+    assert not list(path.parent.glob("*.tmp"))
+    loaded = AE.cached_autoencoder()
+    assert loaded is not None and not loaded.training
+    assert loaded.checkpoint_info["test_mse"] == 0.0123
+    assert loaded.config == m.config
+    x = images(3)
+    torch.testing.assert_close(loaded.encode(x), m.eval().encode(x))
+    assert AE.cached_autoencoder(profile="gpu") is None
+    # every kind rebuilds from its config
+    for model in (AE.FCAutoencoder(3, hidden=8), AE.VAE(2, hidden=8)):
+        p = AE.save_autoencoder(model, tmp_path / f"{model.config['kind']}.pt")
+        back, info = AE.load_autoencoder(p)
+        assert type(back) is type(model) and info["config"] == model.config
+
+
+def test_save_rejects_other_models():
+    with pytest.raises(TypeError, match="autoencoder"):
+        AE.save_autoencoder(torch.nn.Linear(2, 2))
+    with pytest.raises(ValueError, match="kind"):
+        AE.build({"kind": "gan", "k": 2})
