@@ -12,8 +12,8 @@ import argparse
 import os
 import sys
 
-#: weights the notebooks load (03, 04, 07: resnet18; 04: the transfer model)
-WEIGHTS = ("resnet18", "vgg11_bn")
+#: weights the notebooks load (03, 04, 07: resnet18; 04: densenet121 for the transfer demo)
+WEIGHTS = ("resnet18", "densenet121")
 
 
 def status() -> list[tuple[str, bool, str]]:

@@ -11,7 +11,9 @@ sys.path.insert(0, str(ROOT / "tools"))
 import sync_notebooks  # noqa: E402
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-EXPECTED = ["01_convolutions.ipynb"]
+EXPECTED = ["01_convolutions.ipynb", "02_cnn_cifar10.ipynb", "03_feature_visualization.ipynb",
+            "04_adversarial_lab.ipynb", "05_autoencoders.ipynb", "06_pca_svd.ipynb",
+            "07_transfer_learning.ipynb"]
 
 
 def load(path):
