@@ -1,0 +1,232 @@
+"""Unit tests of helpers.attacks on a small CNN, against autograd / NumPy oracles."""
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from helpers import attacks
+
+EPS = 8 / 255
+
+
+def small_model(seed=0):
+    torch.manual_seed(seed)
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(8, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.2), nn.Linear(16, 5),
+    )
+
+
+def colour_task(n, g):
+    """Images whose class (0-4) is set by a colour tint: a tiny task the model learns in 1 s."""
+    y = torch.arange(n) % 5
+    tint = torch.tensor([[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0], [0, 1, 1]]).float()[y]
+    x = 0.5 * torch.rand(n, 3, 16, 16, generator=g) + 0.4 * tint[:, :, None, None]
+    return x.clamp(0, 1), y
+
+
+@pytest.fixture(scope="module")
+def setup():
+    model = small_model()
+    g = torch.Generator().manual_seed(1)
+    xt, yt = colour_task(200, g)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    model.train()
+    for _ in range(40):
+        opt.zero_grad()
+        F.cross_entropy(model(xt), yt).backward()
+        opt.step()
+    model.zero_grad(set_to_none=True)
+    model.eval()
+    x, y = colour_task(12, g)
+    x[0, :, :4] = 0.0                # pixels on the box edges exercise the clipping
+    x[1, :, :4] = 1.0
+    return model, x, y
+
+
+def ce(model, x, y):
+    with torch.no_grad():
+        return F.cross_entropy(model(x), y, reduction="none")
+
+
+def snapshot(model):
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+ATTACKS = {
+    "fgsm": lambda m, x, y, e: attacks.fgsm(m, x, y, e),
+    "fgsm_rs": lambda m, x, y, e: attacks.fgsm(m, x, y, e, random_start=True),
+    "pgd_linf": lambda m, x, y, e: attacks.pgd(m, x, y, e, "linf", steps=5),
+    "pgd_l2": lambda m, x, y, e: attacks.pgd(m, x, y, 20 * e, "l2", steps=5),
+    "pgd_restarts": lambda m, x, y, e: attacks.pgd(m, x, y, e, "linf", steps=3, restarts=2),
+}
+
+
+@pytest.mark.parametrize("name", ATTACKS)
+def test_inside_ball_and_box(setup, name):
+    model, x, y = setup
+    adv = ATTACKS[name](model, x, y, EPS)
+    assert adv.shape == x.shape and adv.dtype == x.dtype
+    assert adv.min() >= 0 and adv.max() <= 1
+    d = (adv - x).flatten(1)
+    if name == "pgd_l2":
+        assert (d.norm(dim=1) <= 20 * EPS * (1 + 1e-5)).all()
+    else:
+        assert (d.abs().amax(1) <= EPS + 1e-6).all()
+    assert d.abs().amax() > EPS / 2            # it did move
+
+
+@pytest.mark.parametrize("name", ATTACKS)
+def test_loss_not_below_clean(setup, name):
+    model, x, y = setup
+    adv = ATTACKS[name](model, x, y, 2 / 255)
+    assert (ce(model, adv, y) >= ce(model, x, y) - 1e-5).all()
+
+
+def test_fgsm_matches_autograd_oracle(setup):
+    model, x, y = setup
+    xr = x.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(F.cross_entropy(model(xr), y), xr)
+    expected = (x + EPS * grad.sign()).clamp(0, 1)
+    assert torch.allclose(attacks.fgsm(model, x, y, EPS), expected, atol=1e-7)
+
+
+def test_pgd_one_step_no_start_is_fgsm(setup):
+    model, x, y = setup
+    a = attacks.pgd(model, x, y, EPS, steps=1, alpha=EPS, random_start=False)
+    assert torch.allclose(a, attacks.fgsm(model, x, y, EPS), atol=1e-7)
+
+
+def test_pgd_stronger_than_fgsm(setup):
+    model, x, y = setup
+    eps = 2 / 255
+    l_fgsm = ce(model, attacks.fgsm(model, x, y, eps), y).mean()
+    l_pgd = ce(model, attacks.pgd(model, x, y, eps, steps=10), y).mean()
+    assert l_pgd >= l_fgsm - 1e-4
+
+
+@pytest.mark.parametrize("norm", ["linf", "l2"])
+def test_targeted_raises_target_probability(setup, norm):
+    model, x, y = setup
+    target = (y + 1) % 5
+    eps = EPS if norm == "linf" else 1.0
+    adv = attacks.pgd(model, x, y, eps, norm, steps=10, target=target)
+    with torch.no_grad():
+        p0 = model(x).softmax(1).gather(1, target[:, None])
+        p1 = model(adv).softmax(1).gather(1, target[:, None])
+    assert (p1 > p0).all()
+    adv1 = attacks.fgsm(model, x, y, EPS, target=target)
+    with torch.no_grad():
+        assert model(adv1).softmax(1).gather(1, target[:, None]).mean() > p0.mean()
+
+
+@pytest.mark.parametrize("name", ATTACKS)
+def test_eps_zero_changes_nothing(setup, name):
+    model, x, y = setup
+    assert torch.equal(ATTACKS[name](model, x, y, 0.0), x)
+    assert torch.equal(attacks.random_noise(x, 0.0, "linf"), x)
+    assert torch.equal(attacks.random_noise(x, 0.0, "l2"), x)
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_parameters_and_mode_unchanged(setup, training):
+    model, x, y = setup
+    model.train(training)
+    before = snapshot(model)
+    for name, attack in ATTACKS.items():
+        attack(model, x, y, EPS)
+    attacks.fooling_image(model, 2, shape=(1, 3, 16, 16), steps=3, progress=False)
+    attacks.robust_accuracy(model, x, y, lambda m, a, b: attacks.pgd(m, a, b, EPS, steps=2),
+                            progress=False)
+    after = snapshot(model)
+    assert all(torch.equal(before[k], after[k]) for k in before)       # incl. BN buffers
+    assert all(p.grad is None for p in model.parameters())
+    assert model.training is training
+    assert all(m.training is training for m in model.modules())
+    model.eval()
+
+
+def test_train_mode_attack_keeps_mode_and_params(setup):
+    """Adversarial training attacks the model in train mode (eval_mode=False)."""
+    model, x, y = setup
+    model.train()
+    params = [p.detach().clone() for p in model.parameters()]
+    attacks.fgsm(model, x, y, EPS, random_start=True, eval_mode=False)
+    assert model.training
+    assert all(torch.equal(a, b) for a, b in zip(params, model.parameters()))
+    model.eval()
+
+
+def test_project_l2_matches_numpy():
+    g = torch.Generator().manual_seed(0)
+    d = torch.randn(5, 3, 4, 4, generator=g)
+    d[0] *= 1e-3                                   # already inside: unchanged
+    out = attacks.project(d, 0.5, "l2").numpy()
+    flat = d.numpy().reshape(5, -1)
+    n = np.linalg.norm(flat, axis=1)
+    expected = flat * np.minimum(1.0, 0.5 / n)[:, None]
+    np.testing.assert_allclose(out.reshape(5, -1), expected, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(attacks.project(d, 0.3, "linf").numpy(),
+                               np.clip(d.numpy(), -0.3, 0.3))
+
+
+@pytest.mark.parametrize("norm", ["linf", "l2"])
+def test_random_noise_has_exact_size(norm):
+    x = torch.full((6, 3, 8, 8), 0.5)              # far from the box edges: no clipping
+    eps = 0.01 if norm == "linf" else 0.2
+    noisy = attacks.random_noise(x, eps, norm, generator=torch.Generator().manual_seed(0))
+    sizes = attacks.norms(noisy - x, norm)
+    np.testing.assert_allclose(sizes.numpy(), eps, rtol=1e-5)
+    if norm == "linf":
+        assert torch.allclose((noisy - x).abs(), torch.tensor(eps), atol=1e-6)
+    start = attacks.random_in_ball(x, eps, norm, generator=torch.Generator().manual_seed(0))
+    assert (attacks.norms(start, norm) <= eps * (1 + 1e-5)).all()
+
+
+def test_fooling_image_raises_target_probability(setup):
+    model, _, _ = setup
+    img, probs = attacks.fooling_image(model, 3, shape=(2, 3, 16, 16), steps=15, lr=0.05,
+                                       generator=torch.Generator().manual_seed(0), progress=False)
+    assert img.min() >= 0 and img.max() <= 1 and img.shape == (2, 3, 16, 16)
+    assert (probs[-1] > probs[0]).all()
+
+
+def test_robust_accuracy(setup):
+    model, x, y = setup
+    pred = model(x).argmax(1)
+    clean = (pred == y).float().mean().item()
+    assert clean >= 0.75                                     # the tiny model learned the task
+    assert attacks.robust_accuracy(model, x, y, progress=False) == pytest.approx(clean)
+    rob = attacks.robust_accuracy(model, x, y, lambda m, a, b: attacks.pgd(m, a, b, 0.3, steps=5),
+                                  progress=False)
+    assert rob < clean
+
+
+def test_bad_input_errors(setup):
+    model, x, y = setup
+    with pytest.raises(ValueError, match="eps must be >= 0"):
+        attacks.pgd(model, x, y, -0.1)
+    with pytest.raises(ValueError, match="eps must be >= 0"):
+        attacks.fgsm(model, x, y, -1 / 255)
+    with pytest.raises(ValueError, match="unknown norm 'l3'"):
+        attacks.pgd(model, x, y, EPS, norm="l3")
+    with pytest.raises(ValueError, match="target class equals the true class"):
+        attacks.pgd(model, x, y, EPS, target=y)
+    with pytest.raises(ValueError, match="target class equals the true class"):
+        attacks.fgsm(model, x[:1], y[:1], EPS, target=int(y[0]))
+    with pytest.raises(ValueError, match=r"pixels in \[0, 1\]"):
+        attacks.fgsm(model, x * 2 - 0.5, y, EPS)
+    with pytest.raises(ValueError, match=r"pixels in \[0, 1\]"):
+        attacks.random_noise(x + 1, EPS)
+    with pytest.raises(TypeError, match="float pixels"):
+        attacks.pgd(model, (x * 255).to(torch.uint8), y, EPS)
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
+        attacks.pgd(model, x[0], y, EPS)
+    with pytest.raises(ValueError, match="labels y must be"):
+        attacks.pgd(model, x, y[:3], EPS)
+    with pytest.raises(ValueError, match="steps and restarts"):
+        attacks.pgd(model, x, y, EPS, steps=0)
+    with pytest.raises(TypeError, match="finite number"):
+        attacks.pgd(model, x, y, float("nan"))
