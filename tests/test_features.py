@@ -1,0 +1,186 @@
+"""Unit tests of helpers.features (notebook 07) against independent oracles."""
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from helpers import features as fe
+from helpers.data import ImageData
+
+
+class TinyNet(nn.Module):
+    """conv -> global average pool -> (N, 4) features -> fc."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.fc = nn.Linear(4, 3)
+        self.arch, self.source = "tiny", "random-init"
+
+    def features(self, x):
+        return F.adaptive_avg_pool2d(torch.relu(self.conv(x)), 1).flatten(1)
+
+    def forward(self, x):
+        return self.fc(self.features(x))
+
+
+def _dataset(n=30, size=16, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    images = torch.randint(0, 256, (n, 3, size, size), generator=g, dtype=torch.uint8)
+    labels = torch.arange(n) % 3
+    return ImageData(images, labels, ["a", "b", "c"], "toy", "train", "synthetic")
+
+
+def test_extract_matches_direct_features_and_resizes():
+    net, ds = TinyNet(), _dataset()
+    x = ds.images.float() / 255
+    got = fe.extract(net, x, size=None, batch_size=7)
+    with torch.no_grad():
+        want = net.features(x).numpy()
+    assert got.shape == (30, 4) and got.dtype == np.float32
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    got24 = fe.extract(net, ds.images, size=24, batch_size=8)               # uint8 accepted
+    with torch.no_grad():
+        want24 = net.features(F.interpolate(x, size=(24, 24), mode="bilinear",
+                                            align_corners=False, antialias=True)).numpy()
+    np.testing.assert_allclose(got24, want24, rtol=1e-5, atol=1e-6)
+    assert net.training  # mode restored (a fresh module is in training mode)
+
+
+def test_resize_grey_to_three_channels():
+    x = torch.rand(2, 1, 28, 28)
+    out = fe.resize(x, 32)
+    assert out.shape == (2, 3, 32, 32)
+    assert torch.equal(out[:, 0], out[:, 1]) and torch.equal(out[:, 1], out[:, 2])
+
+
+def test_cached_features_equal_recomputed(tmp_path, monkeypatch):
+    monkeypatch.setenv("NB_DATA_DIR", str(tmp_path))
+    net, ds = TinyNet(), _dataset()
+    f1, y1 = fe.cached_extract(net, ds, size=20, verbose=False)
+    files = list((tmp_path / "cache").glob("*.npz"))
+    assert len(files) == 1 and "random-init" in files[0].name and "synthetic" in files[0].name
+    assert not list((tmp_path / "cache").glob("*partial*"))
+    f2, y2 = fe.cached_extract(net, ds, size=20, verbose=False)             # from the cache
+    recomputed = fe.extract(net, ds.images, size=20)
+    np.testing.assert_array_equal(f1, f2)
+    np.testing.assert_allclose(f2, recomputed, rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(y2, ds.labels.numpy())
+    other = _dataset(seed=1)                                                  # other pixels
+    fe.cached_extract(net, other, size=20, verbose=False)
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == 2
+    with torch.no_grad():                                                     # other weights
+        net.conv.weight.mul_(2)
+    f3, _ = fe.cached_extract(net, ds, size=20, verbose=False)
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == 3
+    np.testing.assert_allclose(f3, fe.extract(net, ds.images, size=20), rtol=1e-6, atol=1e-7)
+
+
+def test_sample_per_class_exact_and_distinct():
+    labels = np.repeat(np.arange(5), [7, 9, 12, 5, 20])
+    idx = fe.sample_per_class(labels, 5, seed=3)
+    assert len(idx) == 25 and len(set(idx.tolist())) == 25
+    np.testing.assert_array_equal(np.bincount(labels[idx], minlength=5), [5] * 5)
+    assert not np.array_equal(idx, fe.sample_per_class(labels, 5, seed=4))
+    np.testing.assert_array_equal(idx, fe.sample_per_class(labels, 5, seed=3))
+    with pytest.raises(ValueError, match="only 5 examples"):
+        fe.sample_per_class(labels, 6)
+    with pytest.raises(ValueError, match="integer >= 1"):
+        fe.sample_per_class(labels, 0)
+
+
+def test_cosine_nn_matches_bruteforce():
+    rng = np.random.default_rng(0)
+    train, test = rng.normal(size=(40, 8)), rng.normal(size=(25, 8))
+    train[:5] *= 100.0                                  # scale must not matter for cosine
+    labels = rng.integers(0, 4, 40)
+    want = []
+    for q in test:                                      # loop oracle
+        sims = [np.dot(q, t) / (np.linalg.norm(q) * np.linalg.norm(t)) for t in train]
+        want.append(labels[int(np.argmax(sims))])
+    np.testing.assert_array_equal(fe.cosine_nn_predict(train, labels, test), want)
+
+
+def test_classifiers_above_chance_on_separable_data():
+    rng = np.random.default_rng(1)
+    centers = rng.normal(size=(4, 16)) * 5
+    y = np.repeat(np.arange(4), 30)
+    x = centers[y] + rng.normal(size=(120, 16))
+    yt = np.repeat(np.arange(4), 20)
+    xt = centers[yt] + rng.normal(size=(80, 16))
+    assert fe.logreg_accuracy(x, y, xt, yt) > 0.9
+    assert fe.nn_accuracy(x, y, xt, yt) > 0.9
+    shuffled = rng.permutation(y)                       # control: labels carry no signal
+    assert fe.logreg_accuracy(x, shuffled, xt, yt) < 0.6
+    res = fe.few_shot(x, y, xt, yt, shots=(1, 5), draws=3)
+    assert set(res) == {"nearest neighbour", "logistic regression"}
+    assert res["logistic regression"][5].shape == (3,)
+    assert res["nearest neighbour"][5].mean() > 0.9
+
+
+def _nc1_oracle(h, y):
+    classes = np.unique(y)
+    mu = h.mean(0)
+    sw = np.zeros((h.shape[1],) * 2)
+    sb = np.zeros_like(sw)
+    for c in classes:
+        hc = h[y == c]
+        mc = hc.mean(0)
+        sw += sum(np.outer(v - mc, v - mc) for v in hc)
+        sb += np.outer(mc - mu, mc - mu)
+    sw /= len(h)
+    sb /= len(classes)
+    return np.trace(sw @ scipy.linalg.pinvh(sb)) / len(classes)
+
+
+def test_nc1_oracle_and_collapse():
+    rng = np.random.default_rng(2)
+    means = rng.normal(size=(5, 12)) * 3
+    y = np.repeat(np.arange(5), 40)
+    spread = means[y] + rng.normal(size=(200, 12)) * 2.0
+    collapsed = means[y] + rng.normal(size=(200, 12)) * 0.01
+    np.testing.assert_allclose(fe.nc1(spread, y), _nc1_oracle(spread, y), rtol=1e-6)
+    assert fe.nc1(collapsed, y) < 1e-3 < 0.1 < fe.nc1(spread, y)
+    assert fe.nc1(means[y], y) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_clear_errors():
+    net = TinyNet()
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
+        fe.extract(net, torch.rand(3, 16, 16))
+    with pytest.raises(TypeError, match="torch.Tensor"):
+        fe.extract(net, np.zeros((1, 3, 8, 8)))
+    with pytest.raises(ValueError, match="size"):
+        fe.extract(net, torch.rand(1, 3, 16, 16), size=3)
+    with pytest.raises(TypeError, match="no nn.Linear"):
+        fe.extract(nn.Conv2d(3, 4, 3), torch.rand(1, 3, 16, 16))
+    with pytest.raises(ValueError, match="same D"):
+        fe.cosine_nn_predict(np.zeros((4, 3)), np.zeros(4), np.zeros((2, 5)))
+    with pytest.raises(ValueError, match="unknown method"):
+        fe.few_shot(np.zeros((4, 3)), np.arange(4), np.zeros((2, 3)), np.arange(2),
+                    methods=("svm",))
+    with pytest.raises(ValueError, match="two classes"):
+        fe.nc1(np.zeros((4, 3)), np.zeros(4))
+    with pytest.raises(TypeError, match="ImageData"):
+        fe.cached_extract(net, torch.rand(2, 3, 8, 8))
+
+
+@pytest.mark.parametrize("n_per_class,dim", [(20, 6), (3, 40)])   # N > D and N < D (SVD path)
+def test_logreg_matches_sklearn(n_per_class, dim):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(3)
+    y = np.repeat(np.arange(3), n_per_class)
+    x = rng.normal(size=(len(y), dim)) + rng.normal(size=(3, dim))[y]
+    xt = rng.normal(size=(200, dim)) * 1.5
+    scaler = StandardScaler().fit(x)
+    ref = LogisticRegression(C=0.5, tol=1e-10, max_iter=10_000).fit(scaler.transform(x), y)
+    want = ref.decision_function(scaler.transform(xt)).argmax(1)
+    got = fe.logreg_fit(x, y, C=0.5, max_iter=500)(xt)
+    assert (got == want).mean() >= 0.97
+    with pytest.raises(ValueError, match="C"):
+        fe.logreg_fit(x, y, C=0)
