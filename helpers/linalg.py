@@ -1,27 +1,45 @@
-"""PCA through the SVD (introduced in notebook 06; notebook 05 uses it as its baseline).
+"""PCA and the SVD (introduced in notebook 06; notebook 05 uses :func:`pca` as its baseline).
 
 X: (n, d) float array of n samples (rows). PCA of centred X = U S V^T keeps the top-k right
 singular vectors V_k (d, k); the reconstruction is mean + (X - mean) V_k V_k^T, and by
-Eckart-Young-Mirsky no rank-k approximation of the centred data has a smaller squared error.
+Eckart-Young-Mirsky no rank-k approximation of the centred data has a smaller squared error,
+``sum_{i>k} s_i^2`` (:func:`eckart_young_error`).
+
+Also here, for notebook 06 and ``benchmarks/pca_speed.py``:
+
+* five ways to get the top-k singular values and right singular vectors, all
+  ``fn(X, k) -> (s (k,) descending, Vt (k, d))``: :data:`SVD_METHODS`, timed by :func:`benchmark`;
+* :func:`train_linear_autoencoder`: the linear autoencoder x -> x W1 W2 trained by gradient
+  descent, which lands on the SVD's answer;
+* :func:`principal_angles` between two subspaces.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 import numpy as np
 
 
-def _check_matrix(X, k=None) -> np.ndarray:
-    X = np.asarray(X, dtype=np.float64) if not isinstance(X, np.ndarray) or X.dtype.kind != "f" else X
+def _check_matrix(X, k=None, name: str = "X") -> np.ndarray:
+    """Validate a 2-D finite numeric matrix (floats keep their dtype) and 1 <= k <= min(n, d)."""
+    if not isinstance(X, np.ndarray) or X.dtype.kind != "f":
+        try:
+            X = np.asarray(X, dtype=np.float64)
+        except (TypeError, ValueError) as err:
+            raise TypeError(f"{name} must be a numeric (n, d) array, got {type(X).__name__}: {err}") from None
     if X.ndim != 2:
-        raise ValueError(f"X must be a 2-D (n samples, d features) array, got shape {X.shape}")
+        raise ValueError(f"{name} must be a 2-D (n samples, d features) array, got shape {X.shape}")
     if not np.isfinite(X).all():
-        raise ValueError("X contains NaN or inf: remove or impute those entries first")
+        raise ValueError(f"{name} contains NaN or inf: remove or impute those entries first")
     if k is not None:
-        if int(k) != k or k < 1:
-            raise ValueError(f"k must be an integer >= 1, got {k}")
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+            raise TypeError(f"k must be an integer (number of components), got {k!r}")
+        if k < 1:
+            raise ValueError(f"k must be an integer >= 1 (number of components), got {k}")
         if k > min(X.shape):
-            raise ValueError(f"k={k} is larger than min(n, d) = {min(X.shape)} for X of shape {X.shape}")
+            raise ValueError(f"k={k} is larger than min(n, d) = {min(X.shape)} for {name} of shape "
+                             f"{X.shape}: a rank-k approximation needs k <= min(n, d)")
     return X
 
 
@@ -61,5 +79,230 @@ def pca(X, k: int, center: bool = True) -> PCA:
 def pca_reconstruction_mse(X_train, X_test, k: int) -> float:
     """Mean squared error per entry of reconstructing X_test with the top-k PCA of X_train."""
     model = pca(X_train, k)
-    X_test = _check_matrix(X_test)
+    X_test = _check_matrix(X_test, name="X_test")
     return float(np.mean((model.reconstruct(X_test) - X_test) ** 2))
+
+
+def eckart_young_error(singular_values, k: int) -> float:
+    """The smallest ||X - X_k||_F^2 over rank-k X_k: ``sum_{i>k} s_i^2``.
+
+    singular_values: all of X's singular values, (min(n, d),); k = 0 gives ||X||_F^2.
+    """
+    s = np.asarray(singular_values, dtype=np.float64)
+    if s.ndim != 1 or not np.isfinite(s).all() or (s < 0).any():
+        raise ValueError("singular_values must be a 1-D array of finite values >= 0")
+    if int(k) != k or not 0 <= k <= len(s):
+        raise ValueError(f"k must be an integer in [0, {len(s)}], got {k}")
+    return float(np.sum(np.sort(s)[::-1][int(k):] ** 2))
+
+
+def principal_angles(A, B) -> np.ndarray:
+    """Principal angles (radians, largest first) between span of A's and span of B's columns.
+
+    A: (d, p), B: (d, q). The cosines are the singular values of Qa^T Qb (orthonormal bases).
+    """
+    A, B = _check_matrix(A, name="A"), _check_matrix(B, name="B")
+    if A.shape[0] != B.shape[0]:
+        raise ValueError(f"A and B must have the same number of rows, got {A.shape} and {B.shape}")
+    qa, _ = np.linalg.qr(A.astype(np.float64))
+    qb, _ = np.linalg.qr(B.astype(np.float64))
+    if qa.shape[1] < qb.shape[1]:
+        qa, qb = qb, qa
+    cos = np.linalg.svd(qa.T @ qb, compute_uv=False)             # (min(p, q),) descending
+    sin = np.linalg.svd(qb - qa @ (qa.T @ qb), compute_uv=False)  # accurate for small angles
+    angles = np.where(cos ** 2 < 0.5, np.arccos(np.clip(cos, -1, 1)),
+                      np.arcsin(np.clip(np.sort(sin), 0, 1)))
+    return np.sort(angles)[::-1]
+
+
+# ------------------------------------------------------------------ top-k SVD, five ways
+def _top(s, vt, k):
+    order = np.argsort(s)[::-1][:k]
+    return np.asarray(s)[order], np.asarray(vt)[order]
+
+
+def svd_full(X, k: int):
+    """``scipy.linalg.svd`` (LAPACK gesdd): the whole thin SVD, O(n d^2), then keep k."""
+    import scipy.linalg
+
+    X = _check_matrix(X, k)
+    _, s, vt = scipy.linalg.svd(X, full_matrices=False, check_finite=False)
+    return s[:k], vt[:k]
+
+
+def svd_sparse(X, k: int, seed: int = 0):
+    """``scipy.sparse.linalg.svds`` (ARPACK Lanczos): about O(n d k) per restart; k < min(n, d)."""
+    import scipy.sparse.linalg
+
+    X = _check_matrix(X, k)
+    if k >= min(X.shape):
+        raise ValueError(f"svds needs k < min(n, d) = {min(X.shape)}, got k={k}: use svd_full")
+    _, s, vt = scipy.sparse.linalg.svds(X, k=k, random_state=seed)
+    return _top(s, vt, k)
+
+
+def svd_randomized(X, k: int, oversample: int | None = None, n_iter: int = 6, seed: int = 0):
+    """Randomized SVD (Halko, Martinsson & Tropp 2011): sketch Y = X Omega with k + p random
+    directions (p = ``oversample``, default max(10, k)), sharpen it with ``n_iter`` power
+    iterations (re-orthonormalised), then an exact SVD of the small matrix B = Q^T X ((k + p), d).
+    Cost about O(n d (k + p) n_iter). A flat spectrum needs more p and more iterations."""
+    import scipy.linalg
+
+    X = _check_matrix(X, k)
+    rng = np.random.default_rng(seed)
+    p = min(k + (max(10, k) if oversample is None else oversample), min(X.shape))
+    omega = rng.standard_normal((X.shape[1], p)).astype(X.dtype)       # (d, p)
+    q, _ = np.linalg.qr(X @ omega)                                      # (n, p)
+    for _ in range(n_iter):
+        w, _ = np.linalg.qr(X.T @ q)                                    # (d, p)
+        q, _ = np.linalg.qr(X @ w)                                      # (n, p)
+    _, s, vt = scipy.linalg.svd(q.T @ X, full_matrices=False)          # B: (p, d)
+    return s[:k], vt[:k]
+
+
+def svd_gram_eigh(X, k: int):
+    """Eigenvectors of the d x d Gram matrix X^T X (in float64): V, and s_i = sqrt(lambda_i).
+    Cost O(n d^2) for the product (one BLAS call) + O(d^3) for ``scipy.linalg.eigh``."""
+    import scipy.linalg
+
+    X = _check_matrix(X, k)
+    X64 = X.astype(np.float64, copy=False)
+    gram = X64.T @ X64                                                  # (d, d)
+    d = gram.shape[0]
+    lam, v = scipy.linalg.eigh(gram, subset_by_index=[d - k, d - 1], check_finite=False)
+    return _top(np.sqrt(np.clip(lam, 0, None)), v.T, k)
+
+
+def svd_torch(X, k: int, device=None):
+    """``torch.linalg.svd`` on ``device`` (the GPU when present); the transfer is included."""
+    import torch
+
+    X = _check_matrix(X, k)
+    xt = torch.from_numpy(np.ascontiguousarray(X)).to(device or "cpu")
+    _, s, vt = torch.linalg.svd(xt, full_matrices=False)
+    return s[:k].cpu().numpy(), vt[:k].cpu().numpy()
+
+
+SVD_METHODS = {
+    "scipy.linalg.svd": svd_full,
+    "sparse.linalg.svds": svd_sparse,
+    "randomized SVD": svd_randomized,
+    "eigh(X^T X)": svd_gram_eigh,
+    "torch.linalg.svd": svd_torch,
+}
+
+
+def exact_singular_values(X) -> np.ndarray:
+    """All singular values of X computed in float64 (the reference for the errors)."""
+    import scipy.linalg
+
+    X = _check_matrix(X)
+    return scipy.linalg.svd(X.astype(np.float64), compute_uv=False)
+
+
+def time_call(fn, *args, repeats: int = 3, **kwargs):
+    """Best wall time over ``repeats`` calls (seconds) and the last result."""
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    best, out = float("inf"), None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = fn(*args, **kwargs)
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+def benchmark(X, k: int, methods=None, repeats: int = 2, reference=None, device=None,
+              progress: bool = True) -> list[dict]:
+    """Time each method's top-k SVD of X (n, d) and its largest relative error against the
+    exact singular values (``reference``, default :func:`exact_singular_values`).
+
+    Returns rows ``{"method", "n", "k", "seconds", "max_rel_err"}`` in the order of ``methods``
+    (names from :data:`SVD_METHODS`; default all of them).
+    """
+    from tqdm.auto import tqdm
+
+    X = _check_matrix(X, k)
+    names = list(methods or SVD_METHODS)
+    unknown = [m for m in names if m not in SVD_METHODS]
+    if unknown:
+        raise ValueError(f"unknown method(s) {unknown}: expected names from {list(SVD_METHODS)}")
+    ref = exact_singular_values(X)[:k] if reference is None else np.asarray(reference)[:k]
+    rows = []
+    for name in tqdm(names, desc=f"SVD n={len(X)} k={k}", disable=not progress, leave=False):
+        kw = {"device": device} if name == "torch.linalg.svd" else {}
+        seconds, (s, _) = time_call(SVD_METHODS[name], X, k, repeats=repeats, **kw)
+        err = float(np.max(np.abs(np.asarray(s, np.float64) - ref) / ref))
+        rows.append({"method": name, "n": len(X), "k": k, "seconds": seconds, "max_rel_err": err})
+    return rows
+
+
+# ------------------------------------------------------------------ the linear autoencoder
+@dataclass
+class LinearAutoencoder:
+    """Result of :func:`train_linear_autoencoder`: encoder ``W1 (d, k)``, decoder ``W2 (k, d)``,
+    ``losses`` (||X - X W1 W2||_F^2 before each step, then the final one)."""
+
+    W1: np.ndarray
+    W2: np.ndarray
+    losses: list = field(default_factory=list)
+
+    def reconstruct(self, X) -> np.ndarray:
+        """(n, d) -> (n, d): x W1 W2 (X centred like the training data)."""
+        return np.asarray(X) @ self.W1 @ self.W2
+
+
+def train_linear_autoencoder(X, k: int, steps: int = 500, lr: float = 0.2, momentum: float = 0.9,
+                             init_scale: float = 1e-4, seed: int = 0, device=None,
+                             callback=None, progress: bool = True) -> LinearAutoencoder:
+    """Train x -> x W1 W2 (no biases, no non-linearity; X centred by the caller) by full-batch
+    gradient descent with momentum on ``||X - X W1 W2||_F^2`` (notebook 06).
+
+    The loss only sees X through G = X^T X (d, d): ``tr(G) - 2 tr(G W1 W2) + tr(W1^T G W1 W2 W2^T)``,
+    which is what is evaluated (cheaper than n x d residuals when n > d). The step is
+    ``lr / s_1^2`` (s_1^2 = largest eigenvalue of G, by power iteration), so ``lr`` is unitless.
+    Weights start small (``init_scale``): directions the data never visits keep that size.
+    ``callback(step, W1, W2)`` (torch tensors) runs before every step and after the last.
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    X = _check_matrix(X, k)
+    if steps < 1 or lr <= 0 or not 0 <= momentum < 1:
+        raise ValueError(f"need steps >= 1, lr > 0, 0 <= momentum < 1; got {steps}, {lr}, {momentum}")
+    dev = torch.device(device or "cpu")
+    dtype = torch.float64 if dev.type != "mps" else torch.float32
+    xt = torch.as_tensor(X, dtype=dtype, device=dev)
+    gram = xt.T @ xt                                                    # (d, d)
+    trace = gram.diagonal().sum()
+    if float(trace) <= 0:
+        raise ValueError("X is all zeros: there is nothing to reconstruct")
+    g = torch.Generator().manual_seed(seed)
+    v = torch.randn(gram.shape[0], generator=g, dtype=dtype).to(dev)
+    for _ in range(100):                                                # power iteration: s_1^2
+        v = gram @ v
+        v = v / v.norm()
+    curvature = float(v @ gram @ v)
+    d = X.shape[1]
+    W1 = (init_scale * torch.randn(d, k, generator=g, dtype=dtype)).to(dev).requires_grad_()
+    W2 = (init_scale * torch.randn(k, d, generator=g, dtype=dtype)).to(dev).requires_grad_()
+    opt = torch.optim.SGD([W1, W2], lr=lr / curvature, momentum=momentum)
+
+    def loss_fn():
+        gw = gram @ W1                                                  # (d, k)
+        return trace - 2 * (gw * W2.T).sum() + ((W1.T @ gw) * (W2 @ W2.T)).sum()
+
+    losses = []
+    for step in tqdm(range(steps + 1), desc=f"linear AE k={k}", disable=not progress, leave=False):
+        if callback is not None:
+            callback(step, W1.detach(), W2.detach())
+        loss = loss_fn()
+        losses.append(float(loss.detach()))
+        if not np.isfinite(losses[-1]):
+            raise RuntimeError(f"the loss became {losses[-1]} at step {step}: lower lr (now {lr})")
+        if step == steps:
+            break
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return LinearAutoencoder(W1.detach().cpu().numpy(), W2.detach().cpu().numpy(), losses)

@@ -62,7 +62,7 @@ def main(argv=None) -> int:
     parser.add_argument("--profile", choices=["smoke", "cpu", "gpu"],
                         help="NB_PROFILE for the run (default: automatic)")
     parser.add_argument("--out", default=str(ROOT / "build"), help="output folder")
-    parser.add_argument("--cell-timeout", type=int, default=1800,
+    parser.add_argument("--cell-timeout", type=int, default=900,
                         help="seconds one cell may run before the run is stopped")
     args = parser.parse_args(argv)
     if args.profile:

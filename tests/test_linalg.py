@@ -1,0 +1,138 @@
+"""helpers.linalg against independent oracles: numpy.linalg.svd and scipy.linalg.subspace_angles."""
+import numpy as np
+import pytest
+import scipy.linalg
+
+from helpers import linalg
+
+
+def _matrix(n=120, d=40, seed=0, decay=0.85):
+    """A random (n, d) matrix with a decaying spectrum and well separated singular values."""
+    rng = np.random.default_rng(seed)
+    u, _ = np.linalg.qr(rng.standard_normal((n, d)))
+    v, _ = np.linalg.qr(rng.standard_normal((d, d)))
+    s = 10 * decay ** np.arange(d)
+    return (u * s) @ v.T + 0.5
+
+
+def _same_up_to_sign(A, B, atol):
+    """Rows of A and B equal up to a sign per row."""
+    signs = np.sign(np.sum(A * B, axis=1, keepdims=True))
+    return np.allclose(A * signs, B, atol=atol)
+
+
+def test_pca_matches_numpy_svd():
+    X = _matrix()
+    k = 6
+    model = linalg.pca(X, k)
+    _, s, vt = np.linalg.svd(X - X.mean(0), full_matrices=False)
+    np.testing.assert_allclose(model.mean, X.mean(0), atol=1e-12)
+    np.testing.assert_allclose(model.singular_values, s[:k], rtol=1e-10)
+    assert _same_up_to_sign(model.components, vt[:k], atol=1e-8)
+    np.testing.assert_allclose(model.explained_variance, s[:k] ** 2 / (len(X) - 1), rtol=1e-10)
+    # reconstruction error = Eckart-Young tail sum
+    err = np.sum((model.reconstruct(X) - X) ** 2)
+    assert err == pytest.approx(np.sum(s[k:] ** 2), rel=1e-9)
+    assert err == pytest.approx(linalg.eckart_young_error(s, k), rel=1e-9)
+    assert linalg.pca_reconstruction_mse(X, X, k) == pytest.approx(err / X.size, rel=1e-9)
+
+
+def test_uncentred_pca_and_float32_kept():
+    X = _matrix().astype(np.float32)
+    model = linalg.pca(X, 3, center=False)
+    s = np.linalg.svd(X.astype(np.float64), compute_uv=False)
+    np.testing.assert_allclose(model.singular_values, s[:3], rtol=1e-5)
+    assert np.all(model.mean == 0) and model.components.dtype == np.float32
+
+
+@pytest.mark.parametrize("name", list(linalg.SVD_METHODS))
+def test_every_svd_method_matches_numpy(name):
+    X = _matrix(n=300, d=50, seed=1).astype(np.float32)
+    k = 8
+    s_ref, vt_ref = np.linalg.svd(X.astype(np.float64), full_matrices=False)[1:]
+    s, vt = linalg.SVD_METHODS[name](X, k)
+    assert s.shape == (k,) and vt.shape == (k, X.shape[1])
+    np.testing.assert_allclose(np.asarray(s, np.float64), s_ref[:k], rtol=1e-4)
+    assert np.all(np.diff(s) <= 0), "descending"
+    assert _same_up_to_sign(np.asarray(vt, np.float64), vt_ref[:k], atol=1e-3)
+
+
+def test_benchmark_rows_and_reference():
+    X = _matrix(n=200, d=30, seed=2)
+    rows = linalg.benchmark(X, 5, repeats=1, progress=False)
+    assert [r["method"] for r in rows] == list(linalg.SVD_METHODS)
+    for r in rows:
+        assert r["seconds"] > 0 and r["max_rel_err"] < 1e-6 and r["n"] == 200 and r["k"] == 5
+    np.testing.assert_allclose(linalg.exact_singular_values(X), np.linalg.svd(X, compute_uv=False), rtol=1e-12)
+
+
+def test_eckart_young_error_is_tail_sum():
+    s = np.array([5.0, 3.0, 2.0, 1.0])
+    assert linalg.eckart_young_error(s, 0) == pytest.approx(39.0)
+    assert linalg.eckart_young_error(s, 2) == pytest.approx(5.0)
+    assert linalg.eckart_young_error(s, 4) == 0.0
+    with pytest.raises(ValueError, match="k must be"):
+        linalg.eckart_young_error(s, 5)
+
+
+def test_principal_angles_match_scipy():
+    rng = np.random.default_rng(3)
+    A, B = rng.standard_normal((30, 4)), rng.standard_normal((30, 6))
+    np.testing.assert_allclose(linalg.principal_angles(A, B), scipy.linalg.subspace_angles(A, B), atol=1e-10)
+    # tiny angles are resolved (arccos alone would give ~1e-8 noise)
+    C = A + 1e-9 * rng.standard_normal(A.shape)
+    assert np.max(linalg.principal_angles(A, C)) < 1e-8
+    np.testing.assert_allclose(linalg.principal_angles(A, A @ rng.standard_normal((4, 4))), 0, atol=1e-7)
+
+
+def test_linear_autoencoder_reaches_eckart_young():
+    X = _matrix(n=150, d=20, seed=4, decay=0.7)
+    X = X - X.mean(0)
+    k = 3
+    _, s, vt = np.linalg.svd(X, full_matrices=False)
+    best = np.sum(s[k:] ** 2)
+    ae = linalg.train_linear_autoencoder(X, k, steps=600, progress=False)
+    direct = np.sum((X - ae.reconstruct(X)) ** 2)
+    assert ae.losses[-1] == pytest.approx(direct, rel=1e-9)            # the Gram-form loss is the loss
+    assert ae.losses[0] == pytest.approx(np.sum(X ** 2), rel=1e-3)     # untrained: reconstructs ~nothing
+    assert direct >= best * (1 - 1e-9)
+    assert direct / best - 1 < 1e-6
+    assert np.max(linalg.principal_angles(ae.W1, vt[:k].T)) < 1e-3
+    assert np.max(linalg.principal_angles(ae.W2.T, vt[:k].T)) < 1e-3
+
+
+def test_linear_autoencoder_diverges_loudly():
+    X = _matrix(n=50, d=10, seed=5)
+    with pytest.raises(RuntimeError, match="lower lr"):
+        linalg.train_linear_autoencoder(X, 2, steps=200, lr=50.0, momentum=0.0, init_scale=1.0, progress=False)
+
+
+@pytest.mark.parametrize("fn", [linalg.pca, linalg.svd_full, linalg.svd_randomized, linalg.svd_gram_eigh,
+                                linalg.train_linear_autoencoder])
+def test_bad_k_and_nans(fn):
+    X = _matrix(n=12, d=5)
+    with pytest.raises(ValueError, match=r"larger than min\(n, d\) = 5"):
+        fn(X, 6)
+    with pytest.raises(ValueError, match="k must be an integer >= 1"):
+        fn(X, 0)
+    with pytest.raises(TypeError, match="k must be an integer"):
+        fn(X, 2.5)
+    X_nan = X.copy()
+    X_nan[3, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN or inf"):
+        fn(X_nan, 2)
+
+
+def test_bad_shapes_and_types():
+    with pytest.raises(ValueError, match="2-D"):
+        linalg.pca(np.ones(10), 1)
+    with pytest.raises(TypeError, match="numeric"):
+        linalg.pca([["a", "b"], ["c", "d"]], 1)
+    with pytest.raises(ValueError, match="svds needs k < min"):
+        linalg.svd_sparse(_matrix(n=12, d=5), 5)
+    with pytest.raises(ValueError, match="same number of rows"):
+        linalg.principal_angles(np.ones((4, 2)), np.ones((5, 2)))
+    with pytest.raises(ValueError, match="unknown method"):
+        linalg.benchmark(_matrix(n=12, d=5), 2, methods=["magic"], progress=False)
+    with pytest.raises(ValueError, match="all zeros"):
+        linalg.train_linear_autoencoder(np.zeros((6, 4)), 1, progress=False)
