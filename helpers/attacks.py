@@ -167,6 +167,17 @@ def _step(grad: torch.Tensor, alpha: float, norm: str) -> torch.Tensor:
 
 
 # --------------------------------------------------------------------------- attacks
+def _attack_inputs(x, y, target, eps):
+    """Validate an attack's inputs: images in [0, 1], eps >= 0, labels, a target != label."""
+    check_images(x)
+    eps = check_eps(eps)
+    y = _labels(y, x, "labels y")
+    tgt = None if target is None else _labels(target, x, "target")
+    if tgt is not None:
+        _check_target(y, tgt)
+    return x.detach(), y, tgt, eps
+
+
 def fgsm(model: nn.Module, x: torch.Tensor, y, eps: float, target=None,
          random_start: bool = False, alpha: float | None = None, eval_mode: bool = True,
          amp: bool = False, generator=None) -> torch.Tensor:
@@ -178,13 +189,7 @@ def fgsm(model: nn.Module, x: torch.Tensor, y, eps: float, target=None,
     ``amp=True``: float16 autocast forward on CUDA (ignored elsewhere).
     x: (N, C, H, W) in [0, 1]; y: (N,) labels. Returns the adversarial images in [0, 1].
     """
-    check_images(x)
-    eps = check_eps(eps)
-    y = _labels(y, x, "labels y")
-    tgt = None if target is None else _labels(target, x, "target")
-    if tgt is not None:
-        _check_target(y, tgt)
-    x = x.detach()
+    x, y, tgt, eps = _attack_inputs(x, y, target, eps)
     if eps == 0:
         return x.clone()
     with model_state(model, eval_mode):
@@ -209,15 +214,10 @@ def pgd(model: nn.Module, x: torch.Tensor, y, eps: float, norm: str = "linf", st
     ``amp=True`` runs the forward pass in float16 autocast on CUDA (ignored elsewhere).
     x: (N, C, H, W) in [0, 1]; y: (N,) labels. Returns adversarial images in [0, 1].
     """
-    check_images(x)
-    eps, norm = check_eps(eps), check_norm(norm)
+    norm = check_norm(norm)
     if int(steps) < 1 or int(restarts) < 1:
         raise ValueError(f"steps and restarts must be >= 1, got {steps}, {restarts}")
-    y = _labels(y, x, "labels y")
-    tgt = None if target is None else _labels(target, x, "target")
-    if tgt is not None:
-        _check_target(y, tgt)
-    x = x.detach()
+    x, y, tgt, eps = _attack_inputs(x, y, target, eps)
     if eps == 0:
         return x.clone()
     alpha = 2.5 * eps / steps if alpha is None else float(alpha)
