@@ -4,7 +4,8 @@ Introduced in notebook 01 (setup); CIFAR-10 is used from notebook 02 on, Fashion
 notebooks 05 and 06. Every dataset comes back as an :class:`ImageData`:
 ``ds.images`` is ``(N, C, H, W) uint8``, ``ds.labels`` ``(N,) int64``, ``ds[i]`` gives
 ``(x: (C, H, W) float in [0, 1], label)``, and ``ds.source`` says where it came from
-(``"torchvision"`` for the real data, ``"synthetic"`` for a stand-in).
+(``"torchvision"`` for the checksummed real data, ``"image-folder"`` for a class-folder copy
+of the real images, ``"synthetic"`` for a stand-in).
 
 Downloads go to a temporary folder inside the data directory, are verified by torchvision's
 checksums, and only then moved into place, so a partial download is never read as data.
@@ -21,7 +22,7 @@ from urllib.parse import urlparse
 
 import torch
 
-from . import runtime, standins
+from . import artifacts, imagefolder, runtime, standins
 from .standins import CIFAR10_CLASSES, FASHION_CLASSES
 
 DATASETS = ("cifar10", "fashion_mnist")
@@ -110,7 +111,7 @@ class ImageData(torch.utils.data.Dataset):
     """Images as one uint8 tensor plus labels; indexing gives float images in [0, 1].
 
     images: (N, C, H, W) uint8; labels: (N,) int64; classes: list of names;
-    source: "torchvision" (real) or "synthetic" (stand-in).
+    source: "torchvision" or "image-folder" (real) or "synthetic" (stand-in).
     """
 
     def __init__(self, images, labels, classes, name, split, source, transform=None):
@@ -135,6 +136,17 @@ class ImageData(torch.utils.data.Dataset):
     @property
     def is_real(self) -> bool:
         return self.source != "synthetic"
+
+    def digest(self) -> str:
+        """A short sha256 of the images and labels (what checkpoints record)."""
+        if getattr(self, "_digest", None) is None:
+            self._digest = artifacts.digest(self.images, self.labels)
+        return self._digest
+
+    def record(self) -> dict:
+        """What a checkpoint or cache made from this data records (see helpers.artifacts)."""
+        return dict(dataset=self.name, source=self.source, split=self.split, n=len(self),
+                    digest=self.digest())
 
     def tensors(self, device=None) -> tuple[torch.Tensor, torch.Tensor]:
         """All images as ``(N, C, H, W) float32 in [0, 1]`` and labels, on ``device``."""
@@ -219,6 +231,7 @@ _SPECS = {
     "cifar10": dict(title="CIFAR-10", reader=_tv_cifar10, fetch=_cifar_fetch,
                     folder="cifar-10-batches-py", classes=CIFAR10_CLASSES,
                     synth=standins.synthetic_cifar10, sizes=(50_000, 10_000),
+                    image_folder="cifar10", image_size=(32, 32),
                     url="https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"),
     "fashion_mnist": dict(title="Fashion-MNIST", reader=_tv_fashion, fetch=_fashion_fetch,
                           folder="FashionMNIST", classes=FASHION_CLASSES,
@@ -241,7 +254,9 @@ def load(name: str, split: str = "train", n: int | None = None, seed: int = 0,
         raise ValueError(f"unknown split {split!r}: expected 'train' or 'test'")
     spec, root, train = _SPECS[name], data_dir(), split == "train"
     place = (f"run `python -m helpers.prefetch` with network access, or put torchvision's "
-             f"'{spec['folder']}' folder into {root}")
+             f"'{spec['folder']}' folder into {root}"
+             + (f" (or class folders of the images as {root / spec['image_folder']}/"
+                f"{split}/<class>/*.png)" if spec.get("image_folder") else ""))
     reason = ""
     if (root / spec["folder"]).exists():
         try:
@@ -262,7 +277,10 @@ def load(name: str, split: str = "train", n: int | None = None, seed: int = 0,
                 reason = f"the download failed ({type(err).__name__}: {err})"
         else:
             reason = "no network: the download server did not answer"
-    reason = reason or "not cached and download=False"
+    folder = _image_folder(name, split, root, spec)
+    if isinstance(folder, tuple):
+        return _finish(name, split, *folder, spec, "image-folder", n, seed, verbose)
+    reason = "; ".join(r for r in (reason or "not cached and download=False", folder) if r)
     if runtime.strict():
         raise _strict_error(spec["title"], place, reason)
     size = spec["sizes"][0 if train else 1]
@@ -273,15 +291,33 @@ def load(name: str, split: str = "train", n: int | None = None, seed: int = 0,
     return _finish(name, split, images, labels, spec, "synthetic", None, seed, verbose)
 
 
+def _image_folder(name, split, root, spec):
+    """``(images, labels)`` from ``<root>/<image_folder>/<split>/<class>/``, or a reason why not
+    (``""`` when there is no such folder)."""
+    folder = spec.get("image_folder")
+    if not folder or not (root / folder).is_dir():
+        return ""
+    per_class = spec["sizes"][0 if split == "train" else 1] // len(spec["classes"])
+    try:
+        return imagefolder.read_split(root / folder, split, spec["classes"], per_class,
+                                      size=spec["image_size"])
+    except imagefolder.ImageFolderError as err:
+        print(f"warning: the image folder copy of {spec['title']} is not usable: {err}")
+        return f"the image folder {root / folder} is not usable ({err})"
+
+
 def _finish(name, split, images, labels, spec, source, n, seed, verbose) -> ImageData:
     total = len(labels)
     images, labels = _first_n(images, labels, n, seed)
     ds = ImageData(images, labels, spec["classes"], name, split, source)
+    full = spec["sizes"][0 if split == "train" else 1]
     if source == "synthetic":
         desc = "SYNTHETIC stand-in (offline)"
+    elif source == "image-folder":
+        desc = f"real {spec['title']} images (image folder, {len(labels):,} of {full:,})"
     else:
-        full = spec["sizes"][0 if split == "train" else 1]
-        desc = "real (torchvision)" if total >= full else f"real sample ({total} of {full} images)"
+        desc = (f"real (torchvision, {len(labels):,} of {full:,})" if total >= full
+                else f"real sample ({total} of {full} images)")
     runtime.record_source(f"{spec['title']} {split}", desc)
     if verbose:
         print(f"[data] {spec['title']} {split}: {len(ds)} images {tuple(images.shape[1:])}, "
