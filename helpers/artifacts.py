@@ -67,7 +67,7 @@ def read(path, what: str = "file") -> dict | None:
     return payload
 
 
-def load(path, expected: dict, what: str = "file") -> dict | None:
+def load(path, expected: dict, what: str = "file", action: str = "rebuilding it") -> dict | None:
     """The payload of ``path`` if its ``made_from`` agrees with ``expected`` on every key of
     ``expected``; else ``None`` and one line saying what differs."""
     payload = read(path, what)
@@ -75,7 +75,7 @@ def load(path, expected: dict, what: str = "file") -> dict | None:
         return None
     difference = describe_difference(payload["made_from"], expected)
     if difference:
-        print(f"[{what}] {Path(path).name}: {difference}: rebuilding it")
+        print(f"[{what}] {Path(path).name}: {difference}: {action}")
         return None
     return payload
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from . import data
+from . import artifacts, data
 
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2470, 0.2435, 0.2616)
@@ -180,40 +180,54 @@ def run_checkpoint_path(profile: str | None = None) -> Path:
     return checkpoint_dir() / f"cifar_net_{profile or runtime.get_profile()}_run.pt"
 
 
-def save_checkpoint(path, model: nn.Module, **extra) -> Path:
-    """Write ``{"state": ..., "config": ..., **extra}`` atomically (temp file, then rename).
+def save_checkpoint(path, model: nn.Module, made_from: dict | None = None, **extra) -> Path:
+    """Write ``{"state": ..., "config": ..., **extra}`` atomically, with its provenance.
 
-    ``extra`` must hold only tensors, numbers, strings, lists and dicts, so that
-    ``torch.load(..., weights_only=True)`` can read it back.
+    ``made_from`` says what the weights were trained on and how (see :mod:`helpers.artifacts`;
+    default: only the model config). ``extra`` must hold only tensors, numbers, strings,
+    lists and dicts, so that ``torch.load(..., weights_only=True)`` can read it back.
     """
-    path = Path(path)
     if not isinstance(model, nn.Module):
         raise TypeError(f"save_checkpoint needs an nn.Module, got {type(model).__name__}")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    config = dict(getattr(model, "config", {}))
     payload = {"state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-               "config": getattr(model, "config", {}), **extra}
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)
-    return path
+               "config": config, **extra}
+    return artifacts.save(path, payload, made_from or {"config": config})
 
 
 def load_checkpoint(path, model: nn.Module | None = None) -> tuple[nn.Module, dict]:
     """Read a checkpoint with ``weights_only=True``; rebuild a CifarNet if no model is given."""
     if not Path(path).exists():
         raise FileNotFoundError(f"no checkpoint at {path}: run notebook 02 first (it writes it)")
-    payload = torch.load(Path(path), map_location="cpu", weights_only=True)
+    payload = artifacts.read(path, what="checkpoint")
+    if payload is None:
+        raise ValueError(f"{path} is not a usable checkpoint (see the line above): delete it "
+                         f"and run notebook 02 again")
     if model is None:
-        config = dict(payload.get("config") or {})
-        model = CifarNet(**config)
+        model = CifarNet(**dict(payload.get("config") or {}))
     model.load_state_dict(payload["state"])
     return model, {k: v for k, v in payload.items() if k != "state"}
 
 
-def cached_cifar_model(profile: str | None = None):
-    """The model notebook 02 trained (``(model, info)``), or ``None`` if it has not run yet."""
-    path = cifar_checkpoint_path(profile)
-    if not path.exists():
+def cifar_record(source: str, recipe_: dict) -> dict:
+    """What notebook 02's trained model records, and what a reuse must match: the CIFAR-10
+    source it was trained on (``torchvision`` / ``image-folder`` / ``synthetic``) and the recipe."""
+    return {"dataset": "cifar10", "source": source, "recipe": dict(recipe_)}
+
+
+def cached_cifar_model(profile: str | None = None, source: str | None = None):
+    """The model notebook 02 trained (``(model, info)``), or ``None``: not trained yet, or
+    trained on other data (``source``: the CIFAR-10 source present now, default: what
+    :func:`helpers.data.cifar10` finds) or with another recipe; one line then says which."""
+    from . import runtime
+
+    profile = profile or runtime.get_profile()
+    source = source or data.cifar10("test", n=1, verbose=False).source
+    expected = cifar_record(source, recipe(profile))
+    payload = artifacts.load(cifar_checkpoint_path(profile), expected, what="cifar model",
+                             action="not reused")
+    if payload is None:
         return None
-    model, info = load_checkpoint(path)
-    return model.eval(), info
+    model = CifarNet(**dict(payload["config"]))
+    model.load_state_dict(payload["state"])
+    return model.eval(), {k: v for k, v in payload.items() if k != "state"}

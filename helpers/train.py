@@ -19,7 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from . import runtime
+from . import artifacts, runtime
 
 
 class TrainingError(RuntimeError):
@@ -161,14 +161,14 @@ def _state_copy(model):
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
-def _load_run(checkpoint, model, settings):
-    """The saved state of an interrupted :func:`fit` run, or None (no file / other run)."""
-    if not Path(checkpoint).exists():
+def _load_run(checkpoint, model, made_from):
+    """The saved state of an interrupted :func:`fit` run, or None (no file, an unreadable or
+    older file, or a run on other data or with other settings: one line says which)."""
+    payload = artifacts.load(checkpoint, made_from, what="fit", action="training again")
+    if payload is None:
         return None
-    payload = torch.load(Path(checkpoint), map_location="cpu", weights_only=True)
-    if payload.get("settings") != settings or "optimizer" not in payload:
-        print(f"[fit] {Path(checkpoint).name} was written by a run with other settings: "
-              f"starting fresh (it will be overwritten)")
+    if "optimizer" not in payload:
+        print(f"[fit] {Path(checkpoint).name} holds no training state: starting fresh")
         return None
     model.load_state_dict(payload["state"])
     return payload
@@ -180,7 +180,8 @@ def fit(model: nn.Module, train, val=None, epochs: int = 10, batch_size: int = 2
         device=None, desc: str = "train", max_batches: int | None = None,
         step_hook=None, seed: int | None = 0, *, warmup: float = 0.25, amp="auto",
         channels_last="auto", patience: int | None = None, restore_best: bool = False,
-        checkpoint=None, resume: bool = False, progress: bool = True) -> dict:
+        checkpoint=None, resume: bool = False, progress: bool = True,
+        made_from: dict | None = None) -> dict:
     """Train ``model`` in place; returns the history (lists per epoch).
 
     train/val: ``ImageData`` or ``(x, y)`` with ``x: (N, C, H, W)`` in [0, 1].
@@ -197,8 +198,6 @@ def fit(model: nn.Module, train, val=None, epochs: int = 10, batch_size: int = 2
     A non-finite loss stops the run with :class:`TrainingError`; the weights of the last
     finished epoch are restored and the checkpoint on disk (if any) is left at that epoch.
     """
-    from . import models
-
     device = torch.device(device or runtime.current().device)
     if epochs < 1 or batch_size < 1:
         raise ValueError(f"epochs and batch_size must be >= 1, got {epochs}, {batch_size}")
@@ -241,7 +240,9 @@ def fit(model: nn.Module, train, val=None, epochs: int = 10, batch_size: int = 2
                     schedule=schedule, warmup=warmup, weight_decay=weight_decay,
                     label_smoothing=label_smoothing, augment=augment_data, n_train=len(x),
                     model=dict(getattr(model, "config", {})))
-    saved = _load_run(checkpoint, model, settings) if resume else None
+    record = {**(made_from or {}), "data": artifacts.digest(x, y, sample=256),
+              "settings": settings}
+    saved = _load_run(checkpoint, model, record) if resume else None
     if saved is not None:
         opt.load_state_dict(saved["optimizer"])
         sched.load_state_dict(saved["scheduler"])
@@ -321,13 +322,15 @@ def fit(model: nn.Module, train, val=None, epochs: int = 10, batch_size: int = 2
         good_state = _state_copy(model)
         stop = patience is not None and epoch + 1 - best["epoch"] >= patience
         if checkpoint is not None:
-            models.save_checkpoint(
-                checkpoint, model, epoch=epoch + 1, done=stop or epoch + 1 == epochs,
-                settings=settings, history=hist, optimizer=opt.state_dict(),
+            artifacts.save(checkpoint, dict(
+                state={k: v.detach().cpu() for k, v in model.state_dict().items()},
+                config=getattr(model, "config", {}), epoch=epoch + 1,
+                done=stop or epoch + 1 == epochs, history=hist, optimizer=opt.state_dict(),
                 scheduler=sched.state_dict(),
                 scaler=scaler.state_dict() if scaler is not None else {},
                 generator=gen.get_state().cpu(), torch_rng=torch.get_rng_state(), best=best,
-                cuda_rng=torch.cuda.get_rng_state(device) if device.type == "cuda" else None)
+                cuda_rng=torch.cuda.get_rng_state(device) if device.type == "cuda" else None),
+                record)
         if stop:
             print(f"[fit] early stop after epoch {epoch + 1}: no better val_acc for "
                   f"{patience} epochs")
