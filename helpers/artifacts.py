@@ -90,7 +90,12 @@ def describe_difference(saved: dict, now: dict) -> str:
     for key, value in now.items():
         if key not in saved:
             return f"it records no {key!r} (now {_short(value)})"
-        if _plain(saved[key]) != _plain(value):
+        old, new = _plain(saved[key]), _plain(value)
+        if old != new and isinstance(old, dict) and isinstance(new, dict):
+            parts = [f"{k} {_short(old.get(k))} -> {_short(new.get(k))}"
+                     for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+            return f"its {key} differs ({', '.join(parts)})"
+        if old != new:
             return f"its {key} was {_short(saved[key])}, now {_short(value)}"
     return ""
 
