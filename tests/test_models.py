@@ -79,16 +79,27 @@ def test_checkpoint_round_trip_is_identical(tmp_path):
     assert set(payload) >= {"state", "config", "test_acc"}
 
 
-def test_cached_model_and_paths(tmp_path, monkeypatch):
+def test_cached_model_and_paths(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("NB_DATA_DIR", str(tmp_path))
-    assert models.cached_cifar_model("smoke") is None
+    assert models.cached_cifar_model("smoke", source="synthetic") is None     # nothing saved yet
     net = models.cifar_net(width=2)
-    models.save_checkpoint(models.cifar_checkpoint_path("smoke"), net, test_acc=0.3)
-    model, info = models.cached_cifar_model("smoke")
+    path = models.cifar_checkpoint_path("smoke")
+    made_from = models.cifar_record("synthetic", models.recipe("smoke"))
+    models.save_checkpoint(path, net, made_from=made_from, test_acc=0.3)
+    model, info = models.cached_cifar_model("smoke", source="synthetic")
     assert not model.training and info["test_acc"] == 0.3
+    capsys.readouterr()
+    # the same file is never used on real images: one line says why, and None is returned
+    assert models.cached_cifar_model("smoke", source="image-folder") is None
+    out = capsys.readouterr().out
+    assert "SYNTHETIC" in out and "not reused" in out and path.name in out
+    # a file without a record (an older format) is not reused either, with a clear line
+    models.save_checkpoint(path, net, test_acc=0.3)
+    assert models.cached_cifar_model("smoke", source="synthetic") is None
+    assert "not reused" in capsys.readouterr().out
     assert models.cifar_checkpoint_path("gpu").name == "cifar_net_gpu.pt"
     assert models.run_checkpoint_path("cpu") != models.cifar_checkpoint_path("cpu")
-    assert models.cached_cifar_model("gpu") is None
+    assert models.cached_cifar_model("gpu", source="synthetic") is None
 
 
 def test_recipes():
