@@ -44,7 +44,7 @@ def list_files(split_dir: Path, classes) -> list[tuple[Path, int]]:
     files = []
     for label, name in enumerate(classes):
         files += [(p, label) for p in sorted((split_dir / name).iterdir())
-                  if p.suffix.lower() in EXTENSIONS]
+                  if p.suffix.lower() in EXTENSIONS and not p.name.startswith(".")]
     return files
 
 

@@ -38,6 +38,14 @@ def test_good_folder_reads_back_exact_pixels_and_labels(tmp_path):
     assert labels.tolist() == [c for c in range(10) for _ in range(3)]
 
 
+def test_hidden_files_in_a_class_folder_are_ignored(tmp_path):
+    """macOS copies leave ``._name.jpg`` resource forks beside each image; they are not images."""
+    written = make_folder(tmp_path)
+    (tmp_path / "train" / "cat" / "._0.png").write_bytes(b"\x00\x05\x16\x07 not an image")
+    images, _ = read(tmp_path)
+    assert torch.equal(images, written)
+
+
 def test_missing_class_folder_is_named(tmp_path):
     make_folder(tmp_path, skip=("cat",))
     with pytest.raises(imagefolder.ImageFolderError, match="cat") as err:
