@@ -171,6 +171,92 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path):
     assert len(h_other["train_loss"]) == 1
 
 
+# ---------------------------------------------------------------- reuse paths of fit(resume=True)
+RESUME_KW = dict(epochs=2, batch_size=16, lr=0.05, device=CPU, progress=False)
+
+
+def finished_run(path, source="synthetic", seed=0, **kw):
+    """A finished 2-epoch run on the bright/dark problem (``seed`` picks the images)."""
+    x, y = tiny_problem(32, seed=seed)
+    train.fit(tiny_net(), (x, y), checkpoint=path, resume=True,
+              made_from=dict(dataset="cifar10", source=source), **{**RESUME_KW, **kw})
+    return x, y
+
+
+def test_resume_after_the_data_became_real_trains_again(tmp_path, capsys):
+    """The laptop scenario: a stand-in run finished, then real images appeared in the folder."""
+    path = tmp_path / "cifar_net_cpu_run.pt"
+    finished_run(path, source="synthetic")
+    capsys.readouterr()
+    x, y = tiny_problem(32, seed=1)                      # other images: the "real" data
+    net = tiny_net()
+    hist = train.fit(net, (x, y), checkpoint=path, resume=True,
+                     made_from=dict(dataset="cifar10", source="image-folder"), **RESUME_KW)
+    out = capsys.readouterr().out
+    assert "SYNTHETIC stand-in" in out and "real (image folder)" in out and "training again" in out
+    assert "resumed" not in out
+    assert len(hist["train_loss"]) == 2                   # every epoch trained, none skipped
+    saved = torch.load(path, weights_only=True)
+    assert saved["made_from"]["source"] == "image-folder"  # the old file was replaced
+    # and the next identical call resumes the new run, finished
+    train.fit(tiny_net(), (x, y), checkpoint=path, resume=True,
+              made_from=dict(dataset="cifar10", source="image-folder"), **RESUME_KW)
+    assert "that run had finished" in capsys.readouterr().out
+
+
+def test_resume_on_other_images_of_the_same_source_trains_again(tmp_path, capsys):
+    path = tmp_path / "run.pt"
+    finished_run(path, source="image-folder", seed=0)
+    capsys.readouterr()
+    finished_run(path, source="image-folder", seed=1)
+    out = capsys.readouterr().out
+    assert "its data was" in out and "training again" in out and "resumed" not in out
+
+
+@pytest.mark.parametrize("change", [dict(lr=0.2), dict(epochs=3), dict(label_smoothing=0.1)])
+def test_resume_with_a_changed_recipe_trains_again(tmp_path, capsys, change):
+    path = tmp_path / "run.pt"
+    finished_run(path)
+    capsys.readouterr()
+    x, y = tiny_problem(32)
+    hist = train.fit(tiny_net(), (x, y), checkpoint=path, resume=True,
+                     made_from=dict(dataset="cifar10", source="synthetic"), **{**RESUME_KW, **change})
+    out = capsys.readouterr().out
+    assert "settings differs" in out and next(iter(change)) in out and "resumed" not in out
+    assert len(hist["train_loss"]) == change.get("epochs", 2)
+
+
+def test_resume_with_another_width_trains_again_without_a_load_error(tmp_path, capsys):
+    path = tmp_path / "run.pt"
+    x, y = finished_run(path)
+    capsys.readouterr()
+    torch.manual_seed(0)
+    wider = models.cifar_net(width=4, num_classes=2)
+    hist = train.fit(wider, (x, y), checkpoint=path, resume=True,
+                     made_from=dict(dataset="cifar10", source="synthetic"), **RESUME_KW)
+    assert "width" in capsys.readouterr().out and len(hist["train_loss"]) == 2
+
+
+@pytest.mark.parametrize("damage", ["older format", "truncated"])
+def test_resume_from_an_older_or_damaged_file_says_so_and_trains_again(tmp_path, capsys, damage):
+    path = tmp_path / "run.pt"
+    if damage == "older format":                         # what fit wrote before provenance
+        torch.save({"state": tiny_net().state_dict(), "epoch": 2, "done": True}, path)
+        expect = "older format"
+    else:
+        finished_run(path)
+        path.write_bytes(path.read_bytes()[:200])
+        expect = "unreadable"
+    capsys.readouterr()
+    x, y = tiny_problem(32)
+    hist = train.fit(tiny_net(), (x, y), checkpoint=path, resume=True,
+                     made_from=dict(dataset="cifar10", source="synthetic"), **RESUME_KW)
+    out = capsys.readouterr().out
+    assert expect in out and str(path.name) in out and "resumed" not in out
+    assert len(hist["train_loss"]) == 2
+    assert torch.load(path, weights_only=True)["done"]     # rebuilt, readable again
+
+
 def test_early_stopping_restores_the_best_epoch():
     x, y = tiny_problem(64)
     xv, yv = tiny_problem(32, seed=1)
