@@ -82,7 +82,7 @@ def load(path, expected: dict, what: str = "file", action: str = "rebuilding it"
 
 def describe_difference(saved: dict, now: dict) -> str:
     """``""`` if ``saved`` agrees with ``now`` on every key of ``now``, else a phrase."""
-    if saved.get("source") != now.get("source") and "source" in now:
+    if "source" in now and "source" in saved and saved["source"] != now["source"]:
         was = SOURCE_WORDS.get(saved.get("source"), str(saved.get("source")))
         is_ = SOURCE_WORDS.get(now.get("source"), str(now.get("source")))
         verb = "made from" if saved.get("source") != "synthetic" else "trained on"

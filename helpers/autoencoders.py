@@ -27,7 +27,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from . import models, runtime
+from . import artifacts, data, models, runtime
 
 IMAGE_SHAPE = (1, 28, 28)
 KINDS = ("fc", "conv", "vae")
@@ -304,35 +304,54 @@ def checkpoint_path(kind: str = "conv", k: int = 32, profile: str | None = None)
     return models.checkpoint_dir() / f"fashion_{kind}_ae_k{check_k(k)}_{profile or runtime.get_profile()}.pt"
 
 
-def save_autoencoder(model: Autoencoder, path=None, **extra) -> Path:
+def fashion_record(source: str, n_train: int) -> dict:
+    """What a saved autoencoder records and what a reuse must match: the Fashion-MNIST source
+    it was trained on (``torchvision`` / ``synthetic``) and how many training images."""
+    return {"dataset": "fashion_mnist", "source": source, "n_train": int(n_train)}
+
+
+def save_autoencoder(model: Autoencoder, path=None, made_from: dict | None = None, **extra) -> Path:
     """Store weights + config atomically (default path from :func:`checkpoint_path`).
 
-    ``extra`` (numbers, strings, lists, dicts) is stored too, e.g. ``test_mse``, ``data_source``.
-    Notebook 05 saves its conv autoencoder at k = 32 here for notebook 07.
+    ``made_from`` (see :func:`fashion_record`) says what it was trained on; ``extra`` (numbers,
+    strings, lists, dicts) is stored too, e.g. ``test_mse``. Notebook 05 saves its conv
+    autoencoder at k = 32 here for notebook 07.
     """
     if not isinstance(model, Autoencoder) or "kind" not in getattr(model, "config", {}):
         raise TypeError(f"expected an autoencoder from helpers.autoencoders, got {type(model).__name__}")
     path = path or checkpoint_path(model.config["kind"], model.config["k"])
-    return models.save_checkpoint(path, model, **extra)
+    return models.save_checkpoint(path, model, made_from=made_from, **extra)
 
 
 def load_autoencoder(path) -> tuple[Autoencoder, dict]:
     """Read a checkpoint (``weights_only=True``), rebuild the model from its config."""
-    payload = torch.load(Path(path), map_location="cpu", weights_only=True)
+    payload = artifacts.read(path, what="autoencoder")
+    if payload is None:
+        raise ValueError(f"no usable autoencoder checkpoint at {path} (see the line above, if "
+                         f"any): run notebook 05 to write it again")
     model = build(payload["config"])
     model.load_state_dict(payload["state"])
     return model.eval(), {key: v for key, v in payload.items() if key != "state"}
 
 
-def cached_autoencoder(profile: str | None = None, kind: str = "conv", k: int = 32):
-    """The autoencoder notebook 05 trained for ``profile`` (eval mode, CPU), or ``None``.
+def cached_autoencoder(profile: str | None = None, kind: str = "conv", k: int = 32,
+                       source: str | None = None):
+    """The autoencoder notebook 05 trained for ``profile`` (eval mode, CPU), or ``None``: not
+    trained yet, unreadable, or trained on other data than the Fashion-MNIST ``source`` present
+    now (default: what :func:`helpers.data.fashion_mnist` finds); one line then says which.
 
     ``model.encode(x)``: ``(N, 1, 28, 28) float in [0, 1]`` -> ``(N, k)``; the checkpoint's
-    extra fields (data source, test MSE, ...) are in ``model.checkpoint_info``.
+    extra fields (``made_from``, test MSE, ...) are in ``model.checkpoint_info``.
     """
     path = checkpoint_path(kind, k, profile)
     if not path.exists():
         return None
-    model, info = load_autoencoder(path)
-    model.checkpoint_info = info
+    source = source or data.fashion_mnist("test", n=1, verbose=False).source
+    payload = artifacts.load(path, {"dataset": "fashion_mnist", "source": source},
+                             what="autoencoder", action="not reused")
+    if payload is None:
+        return None
+    model = build(payload["config"])
+    model.load_state_dict(payload["state"])
+    model.eval().checkpoint_info = {key: v for key, v in payload.items() if key != "state"}
     return model

@@ -110,6 +110,23 @@ def _fingerprint(*tensors) -> str:
     return h.hexdigest()[:10]
 
 
+def _read_cache(path: Path, ds):
+    """``(features, labels)`` from a cache file, or ``None`` (with one line naming the file)
+    when it is truncated or corrupt or does not hold one row per image with ``ds``'s labels."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            feats, labels = z["features"], z["labels"]
+    except Exception as err:  # truncated zip, missing array, not an npz
+        print(f"[features] {path} is unreadable ({type(err).__name__}): corrupt or truncated; "
+              f"extracting again")
+        return None
+    if feats.ndim != 2 or len(feats) != len(ds) or not np.array_equal(labels, ds.labels.numpy()):
+        print(f"[features] {path} does not match the {len(ds)} images it was named for: "
+              f"extracting again")
+        return None
+    return feats, labels
+
+
 def cached_extract(model: nn.Module, ds, size: int | None = None, batch_size: int = 256,
                    device=None, name: str | None = None, refresh: bool = False,
                    verbose: bool = True) -> tuple[np.ndarray, np.ndarray]:
@@ -119,7 +136,8 @@ def cached_extract(model: nn.Module, ds, size: int | None = None, batch_size: in
     ``arch``/``source`` (e.g. ``resnet18``/``random-init``), the dataset's name/split/source,
     N, ``size`` and hashes of the pixels and of the weights, so stand-in features never pass
     for real ones and changed weights never get stale features. The file is written to a
-    temporary name and renamed (atomic); it is read without pickle.
+    temporary name and renamed (atomic); it is read without pickle, and a truncated file or one
+    whose rows or labels do not match ``ds`` is reported by path and rebuilt.
     """
     if not hasattr(ds, "images") or not hasattr(ds, "labels"):
         raise TypeError(f"ds must be an ImageData (images + labels), got {type(ds).__name__}")
@@ -130,11 +148,11 @@ def cached_extract(model: nn.Module, ds, size: int | None = None, batch_size: in
     key = "-".join(str(p).replace("/", "_").replace(" ", "_") for p in parts)
     path = cache_dir() / f"{key}.npz"
     if path.exists() and not refresh:
-        with np.load(path, allow_pickle=False) as z:
-            feats, labels = z["features"], z["labels"]
-        if verbose:
-            print(f"[features] loaded from cache: {path.name} {feats.shape}")
-        return feats, labels
+        cached = _read_cache(path, ds)
+        if cached is not None:
+            if verbose:
+                print(f"[features] loaded from cache: {path.name} {cached[0].shape}")
+            return cached
     t0 = time.perf_counter()
     feats = extract(model, ds.images, size=size, batch_size=batch_size, device=device,
                     desc=f"{mname} features")

@@ -162,7 +162,7 @@ def test_bad_codes():
 def test_checkpoint_round_trip_and_cache(tmp_path):
     assert AE.cached_autoencoder() is None
     m = AE.ConvAutoencoder(32, width=4)
-    path = AE.save_autoencoder(m, test_mse=0.0123, data_source="synthetic")
+    path = AE.save_autoencoder(m, made_from=AE.fashion_record("synthetic", 10), test_mse=0.0123)
     assert path.name == "fashion_conv_ae_k32_smoke.pt" and path.parent.name == "checkpoints"
     assert not list(path.parent.glob("*.tmp"))
     loaded = AE.cached_autoencoder()
@@ -177,6 +177,31 @@ def test_checkpoint_round_trip_and_cache(tmp_path):
         p = AE.save_autoencoder(model, tmp_path / f"{model.config['kind']}.pt")
         back, info = AE.load_autoencoder(p)
         assert type(back) is type(model) and info["config"] == model.config
+
+
+def test_cached_autoencoder_is_reused_only_on_the_data_it_was_trained_on(capsys):
+    """Notebook 07 must not encode real Fashion-MNIST with an autoencoder of the stand-in."""
+    m = AE.ConvAutoencoder(32, width=4)
+    path = AE.save_autoencoder(m, made_from=AE.fashion_record("synthetic", 10))
+    assert AE.cached_autoencoder(source="synthetic") is not None   # what the data folder has now
+    capsys.readouterr()
+    assert AE.cached_autoencoder(source="torchvision") is None
+    out = capsys.readouterr().out
+    assert "SYNTHETIC stand-in" in out and "not reused" in out and path.name in out
+    # a file without a record (written before provenance) is not reused either
+    AE.save_autoencoder(m)
+    assert AE.cached_autoencoder(source="synthetic") is None
+    assert "records no 'dataset'" in capsys.readouterr().out
+
+
+def test_truncated_autoencoder_checkpoint_is_reported_not_loaded(capsys):
+    path = AE.save_autoencoder(AE.ConvAutoencoder(32, width=4),
+                               made_from=AE.fashion_record("synthetic", 10))
+    path.write_bytes(path.read_bytes()[:300])
+    assert AE.cached_autoencoder(source="synthetic") is None
+    assert "unreadable" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="run notebook 05"):
+        AE.load_autoencoder(path)
 
 
 def test_save_rejects_other_models():

@@ -79,6 +79,25 @@ def test_cached_features_equal_recomputed(tmp_path, monkeypatch):
     np.testing.assert_allclose(f3, fe.extract(net, ds.images, size=20), rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.parametrize("damage", ["truncated", "wrong rows"])
+def test_damaged_feature_cache_is_named_and_rebuilt(tmp_path, monkeypatch, capsys, damage):
+    monkeypatch.setenv("NB_DATA_DIR", str(tmp_path))
+    net, ds = TinyNet(), _dataset()
+    f1, _ = fe.cached_extract(net, ds, size=20, verbose=False)
+    (path,) = (tmp_path / "cache").glob("*.npz")
+    if damage == "truncated":
+        path.write_bytes(path.read_bytes()[:100])
+    else:
+        np.savez(path, features=f1[:5], labels=ds.labels.numpy()[:5])
+    f2, y2 = fe.cached_extract(net, ds, size=20, verbose=False)
+    out = capsys.readouterr().out
+    assert str(path) in out and "extracting again" in out
+    np.testing.assert_array_equal(f1, f2)
+    np.testing.assert_array_equal(y2, ds.labels.numpy())
+    assert fe.cached_extract(net, ds, size=20, verbose=False)[0].shape == f1.shape
+    assert capsys.readouterr().out == ""                     # the rebuilt file reads cleanly
+
+
 def test_sample_per_class_exact_and_distinct():
     labels = np.repeat(np.arange(5), [7, 9, 12, 5, 20])
     idx = fe.sample_per_class(labels, 5, seed=3)
