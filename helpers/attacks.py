@@ -18,46 +18,27 @@ from __future__ import annotations
 
 import contextlib
 import math
-import numbers
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from . import validate
+
 NORMS = ("linf", "l2")
-_BOX_TOL = 1e-6
 
 
 # --------------------------------------------------------------------------- validation
-def check_images(x) -> None:
-    """Raise a clear error unless ``x`` is a float ``(N, C, H, W)`` tensor with pixels in [0, 1]."""
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"images must be a torch.Tensor (N, C, H, W), got {type(x).__name__}")
-    if x.ndim != 4:
-        raise ValueError(f"images must have shape (N, C, H, W), got {tuple(x.shape)}")
-    if not x.is_floating_point():
-        raise TypeError(f"images must be float pixels in [0, 1], got dtype {x.dtype} "
-                        "(divide uint8 images by 255)")
-    if x.numel() and (not torch.isfinite(x).all() or x.min() < -_BOX_TOL or x.max() > 1 + _BOX_TOL):
-        raise ValueError(f"images must have pixels in [0, 1], got range [{float(x.min()):.3g}, "
-                         f"{float(x.max()):.3g}]: pass pixels, not normalized tensors (the "
-                         "models normalize inside)")
-
-
 def check_eps(eps) -> float:
-    if not isinstance(eps, numbers.Real) or isinstance(eps, bool) or not math.isfinite(eps):
-        raise TypeError(f"eps must be a finite number, got {eps!r}")
-    if eps < 0:
-        raise ValueError(f"eps must be >= 0 (the radius of the allowed perturbation), got {eps}")
-    return float(eps)
+    return validate.number(eps, "eps", minimum=0, meaning="the radius of the allowed perturbation")
 
 
 def check_norm(norm: str) -> str:
     key = str(norm).lower().replace("-", "").replace("_", "")
     key = {"inf": "linf", "linfinity": "linf", "2": "l2"}.get(key, key)
     if key not in NORMS:
-        raise ValueError(f"unknown norm {norm!r}: expected 'linf' or 'l2'")
+        raise ValueError(f"expected norm: 'linf' or 'l2', got {norm!r}")
     return key
 
 
@@ -66,7 +47,8 @@ def _labels(y, x: torch.Tensor, what: str) -> torch.Tensor:
     if y.numel() == 1 and len(x) != 1:
         y = y.expand(len(x))
     if y.shape != (len(x),):
-        raise ValueError(f"{what} must be one class or one per image ({len(x)}), got {tuple(y.shape)}")
+        raise ValueError(f"expected {what}: one class or one per image ({len(x)},), "
+                         f"got shape {tuple(y.shape)}")
     return y
 
 
@@ -117,7 +99,7 @@ def random_noise(x: torch.Tensor, eps: float, norm: str = "linf", generator=None
     L2: a random Gaussian direction rescaled to length exactly eps.
     Returns the noisy images ``(N, C, H, W)`` in [0, 1].
     """
-    check_images(x)
+    validate.images(x, "x")
     eps, norm = check_eps(eps), check_norm(norm)
     if norm == "linf":
         u = torch.rand(x.shape, device=x.device, generator=generator)
@@ -169,7 +151,7 @@ def _step(grad: torch.Tensor, alpha: float, norm: str) -> torch.Tensor:
 # --------------------------------------------------------------------------- attacks
 def _attack_inputs(x, y, target, eps):
     """Validate an attack's inputs: images in [0, 1], eps >= 0, labels, a target != label."""
-    check_images(x)
+    validate.images(x, "x")
     eps = check_eps(eps)
     y = _labels(y, x, "labels y")
     tgt = None if target is None else _labels(target, x, "target")
@@ -215,8 +197,8 @@ def pgd(model: nn.Module, x: torch.Tensor, y, eps: float, norm: str = "linf", st
     x: (N, C, H, W) in [0, 1]; y: (N,) labels. Returns adversarial images in [0, 1].
     """
     norm = check_norm(norm)
-    if int(steps) < 1 or int(restarts) < 1:
-        raise ValueError(f"steps and restarts must be >= 1, got {steps}, {restarts}")
+    steps = validate.integer(steps, "steps", meaning="gradient steps per run")
+    restarts = validate.integer(restarts, "restarts", meaning="random starts")
     x, y, tgt, eps = _attack_inputs(x, y, target, eps)
     if eps == 0:
         return x.clone()
@@ -263,7 +245,7 @@ def fooling_image(model: nn.Module, target: int, shape=(1, 3, 224, 224), steps: 
         u = torch.rand(shape, device=device, generator=generator)
         x = (0.5 + 0.1 * (2 * u - 1))
     else:
-        check_images(start)
+        validate.images(start, "start")
         x = start.detach().to(device).clone()
     labels = _labels(target, x, "target")
     probs = []
@@ -298,7 +280,7 @@ def robust_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack=N
     clean is RobustBench's convention. x: (N, C, H, W) in [0, 1]; y: (N,).
     """
 
-    check_images(x)
+    validate.images(x, "x")
     correct = 0
     starts = range(0, len(x), batch_size)
     for i in tqdm(starts, desc="robust acc", leave=False, disable=not progress or len(starts) < 2):

@@ -18,7 +18,6 @@ Every model maps ``x: (N, 1, 28, 28) float in [0, 1]`` through an encoder ``e`` 
 from __future__ import annotations
 
 import math
-import numbers
 import time
 from pathlib import Path
 
@@ -27,7 +26,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from . import artifacts, data, models, runtime
+from . import artifacts, data, models, runtime, validate
 
 IMAGE_SHAPE = (1, 28, 28)
 KINDS = ("fc", "conv", "vae")
@@ -36,38 +35,18 @@ KINDS = ("fc", "conv", "vae")
 # --------------------------------------------------------------------------- input checks
 def check_k(k) -> int:
     """The bottleneck size must be an integer >= 1."""
-    if isinstance(k, bool) or not isinstance(k, numbers.Real) or int(k) != k or k < 1:
-        raise ValueError(f"bottleneck size k must be an integer >= 1, got {k!r}")
-    return int(k)
+    return validate.integer(k, "k", meaning="bottleneck size")
 
 
 def check_images(x, shape=IMAGE_SHAPE, name: str = "x") -> torch.Tensor:
-    """Raise a clear error unless ``x`` is a ``(N, *shape)`` float tensor in [0, 1]."""
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of shape (N, {', '.join(map(str, shape))}), "
-                        f"got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise TypeError(f"{name} must be float pixels in [0, 1], got dtype {x.dtype} "
-                        "(uint8 images: use x.float() / 255, or ImageData.tensors())")
-    if x.ndim != 1 + len(shape) or tuple(x.shape[1:]) != tuple(shape):
-        raise ValueError(f"{name} must have shape (N, {', '.join(map(str, shape))}), got "
-                         f"{tuple(x.shape)} (a single image needs a batch axis: x[None])")
-    if len(x) == 0:
-        raise ValueError(f"{name} is empty")
-    if not torch.isfinite(x).all():
-        raise ValueError(f"{name} contains NaN or inf")
-    lo, hi = float(x.min()), float(x.max())
-    if lo < -1e-4 or hi > 1 + 1e-4:
-        raise ValueError(f"{name} must hold pixels in [0, 1], got range [{lo:.3g}, {hi:.3g}] "
-                         "(undo any normalization; uint8 images: divide by 255)")
-    return x
+    """``x`` checked as ``(N, *shape)`` float pixels in [0, 1] (:func:`helpers.validate.images`)."""
+    return validate.images(x, name, shape=shape)
 
 
 # --------------------------------------------------------------------------- models
 def _check_shape(x, shape) -> None:
     """The cheap part of :func:`check_images` (no device sync), run on every forward pass."""
-    if x.ndim != 1 + len(shape) or tuple(x.shape[1:]) != tuple(shape):
-        raise ValueError(f"x must have shape (N, {', '.join(map(str, shape))}), got {tuple(x.shape)}")
+    validate.images(x, "x", shape=shape, check_range=False)
 
 
 class Autoencoder(nn.Module):

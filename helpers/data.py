@@ -30,16 +30,9 @@ PROBE_TIMEOUT_S = 3.0      # how long we wait to learn whether a host answers
 DOWNLOAD_TIMEOUT_S = 30.0  # per socket operation once a download is under way
 
 
-def data_dir() -> Path:
-    """``NB_DATA_DIR``, else ``data/`` of the checkout this package lives in, else ``./data``."""
-    env = os.environ.get("NB_DATA_DIR")
-    if env:
-        path = Path(env).expanduser()
-    else:
-        checkout = Path(__file__).resolve().parent.parent / "data"
-        path = checkout if checkout.is_dir() else Path.cwd() / "data"
-    path.mkdir(parents=True, exist_ok=True)
-    return path.resolve()
+#: where datasets, weights, checkpoints and caches live (defined in :mod:`helpers.runtime`,
+#: which every module may import; kept here under its old name)
+data_dir = runtime.data_dir
 
 
 # --------------------------------------------------------------------------- network

@@ -25,22 +25,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from . import data
+from . import data, validate
 
 
 # --------------------------------------------------------------------------- extraction
-def _check_images(x) -> torch.Tensor:
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"images must be a torch.Tensor (N, C, H, W) in [0, 1], got {type(x).__name__}")
-    if x.ndim != 4:
-        raise ValueError(f"images must be (N, C, H, W), got shape {tuple(x.shape)}")
-    if x.dtype == torch.uint8:
-        x = x.float().div(255)
-    if not x.is_floating_point():
-        raise TypeError(f"images must be float in [0, 1] or uint8, got {x.dtype}")
-    return x
-
-
 def last_linear(model: nn.Module) -> nn.Linear:
     """The final ``nn.Linear`` of a classifier (ResNet ``fc``, VGG ``classifier[-1]``, ...)."""
     linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
@@ -72,11 +60,10 @@ def extract(model: nn.Module, x, size: int | None = None, batch_size: int = 256,
     ``device`` a batch at a time, resized to ``size`` (``None`` keeps them), and run in eval
     mode (half precision autocast on CUDA when ``amp``). The model's mode is restored.
     """
-    x = _check_images(x)
-    if size is not None and (int(size) != size or size < 8):
-        raise ValueError(f"size must be an integer >= 8 (pixels) or None, got {size}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    x = validate.images(x, "x", allow_uint8=True)
+    if size is not None:
+        size = validate.integer(size, "size", minimum=8, meaning="pixels, or None to keep them")
+    batch_size = validate.integer(batch_size, "batch_size")
     device = torch.device(device) if device is not None else next(model.parameters()).device
     model.to(device)
     store = []

@@ -23,6 +23,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from . import validate
+
 MODES = ("backprop", "deconvnet", "guided")
 
 
@@ -41,24 +43,6 @@ def get_layer(model: nn.Module, name: str) -> nn.Module:
         raise ValueError(f"unknown layer {name!r}" + (f" (did you mean {', '.join(close)}?)" if close else "")
                          + f". Valid layer names: {', '.join(names)}")
     return modules[name]
-
-
-def check_image(x, channels: int | None = 3) -> torch.Tensor:
-    """Validate ``x: (N, C, H, W) float in [0, 1]`` (C = ``channels``) and return it."""
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"expected a torch.Tensor (N, C, H, W) in [0, 1], got {type(x).__name__}")
-    if x.ndim != 4:
-        hint = " (one image? use x[None])" if x.ndim == 3 else ""
-        raise ValueError(f"expected images of shape (N, C, H, W), got {tuple(x.shape)}{hint}")
-    if channels is not None and x.shape[1] != channels:
-        raise ValueError(f"expected {channels} channels (N, {channels}, H, W), got {tuple(x.shape)}")
-    if not x.is_floating_point():
-        raise TypeError(f"expected float pixels in [0, 1], got dtype {x.dtype} (divide uint8 by 255)")
-    lo, hi = float(x.min()), float(x.max())
-    if lo < -1e-4 or hi > 1 + 1e-4:
-        raise ValueError(f"expected pixels in [0, 1], got range [{lo:.3g}, {hi:.3g}]: pass raw "
-                         "pixels (the models normalize inside), not normalized tensors")
-    return x
 
 
 def _check_index(value: int, size: int, what: str, where: str) -> int:
@@ -145,7 +129,7 @@ def forward_to(model: nn.Module, x: torch.Tensor, layers) -> dict:
 
 def activations(model: nn.Module, x: torch.Tensor, layer: str) -> torch.Tensor:
     """Output of ``layer`` for ``x`` (no gradients): e.g. ``(N, C, h, w)``."""
-    x = check_image(x, None)
+    x = validate.images(x, "x")
     with torch.no_grad():
         return forward_to(model, x.to(_device(model)), [layer])[layer]
 
@@ -263,7 +247,7 @@ def _score(model, x, target=None, layer=None, channel=None):
 
 def input_gradient(model, x, target=None, layer=None, channel=None) -> torch.Tensor:
     """d score / d x, ``(N, 3, H, W)``; the score as in :func:`saliency`."""
-    x = check_image(x).to(_device(model)).detach().requires_grad_(True)
+    x = validate.images(x, "x", channels=3).to(_device(model)).detach().requires_grad_(True)
     with no_inplace(model):
         score = _score(model, x, target, layer, channel)
         (grad,) = torch.autograd.grad(score.sum(), x)
@@ -279,7 +263,7 @@ def smoothgrad(model, x, target=None, n: int = 16, sigma: float = 0.15, seed: in
                layer=None, channel=None) -> torch.Tensor:
     """SmoothGrad (Smilkov et al.): saliency averaged over ``n`` noisy copies (noise std
     ``sigma`` in pixel units; copies may leave [0, 1], the model does not mind). ``(N, H, W)``."""
-    x = check_image(x).to(_device(model))
+    x = validate.images(x, "x", channels=3).to(_device(model))
     if target is None and layer is None:
         with torch.no_grad():
             target = model(x).argmax(1)
@@ -302,7 +286,7 @@ def guided_backprop(model, x, target=None, layer=None, channel=None, mode: str =
 def grad_cam(model, x, layer: str, target=None) -> torch.Tensor:
     """Grad-CAM (Selvaraju et al.): ``relu(sum_k w_k A_k)``, ``w_k`` = mean gradient of the
     class score over channel k of ``layer``; upsampled to ``(N, H, W)``, each map scaled to [0, 1]."""
-    x = check_image(x).to(_device(model)).detach().requires_grad_(True)
+    x = validate.images(x, "x", channels=3).to(_device(model)).detach().requires_grad_(True)
     try:
         with capture(model, [layer], grads=True) as rec:
             _score(model, x, target).sum().backward()
@@ -316,7 +300,3 @@ def grad_cam(model, x, layer: str, target=None) -> torch.Tensor:
     cam = F.relu((g.mean((2, 3), keepdim=True) * a).sum(1, keepdim=True))
     cam = F.interpolate(cam, size=x.shape[2:], mode="bilinear", align_corners=False)[:, 0]
     return cam / cam.flatten(1).amax(1).clamp(min=1e-12).view(-1, 1, 1)
-
-
-# image synthesis lives in its own module; re-exported so `interpret.visualize` works
-from .synthesis import deep_dream, gaussian_blur, visualize  # noqa: E402,F401

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from . import artifacts, data
+from . import artifacts, data, runtime
 
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2470, 0.2435, 0.2616)
@@ -130,8 +130,6 @@ RECIPES = {
 
 def recipe(profile: str | None = None) -> dict:
     """A copy of :data:`RECIPES` for ``profile`` (default: the current one)."""
-    from . import runtime
-
     profile = profile or runtime.get_profile()
     if profile not in RECIPES:
         raise ValueError(f"unknown profile {profile!r}: expected one of {', '.join(RECIPES)}")
@@ -171,15 +169,11 @@ def checkpoint_dir() -> Path:
 
 def cifar_checkpoint_path(profile: str | None = None) -> Path:
     """Where notebook 02 stores its trained model for this profile (reused by 03, 04, 07)."""
-    from . import runtime
-
     return checkpoint_dir() / f"cifar_net_{profile or runtime.get_profile()}.pt"
 
 
 def run_checkpoint_path(profile: str | None = None) -> Path:
     """The resumable training state of notebook 02's run (optimizer, epoch, history...)."""
-    from . import runtime
-
     return checkpoint_dir() / f"cifar_net_{profile or runtime.get_profile()}_run.pt"
 
 
@@ -222,8 +216,6 @@ def cached_cifar_model(profile: str | None = None, source: str | None = None):
     """The model notebook 02 trained (``(model, info)``), or ``None``: not trained yet, or
     trained on other data (``source``: the CIFAR-10 source present now, default: what
     :func:`helpers.data.cifar10` finds) or with another recipe; one line then says which."""
-    from . import runtime
-
     profile = profile or runtime.get_profile()
     source = source or data.cifar10("test", n=1, verbose=False).source
     expected = cifar_record(source, recipe(profile))

@@ -161,6 +161,18 @@ def _write_report() -> None:
     os.replace(tmp, path)
 
 
+def data_dir() -> Path:
+    """``NB_DATA_DIR``, else ``data/`` of the checkout this package lives in, else ``./data``."""
+    env = os.environ.get("NB_DATA_DIR")
+    if env:
+        path = Path(env).expanduser()
+    else:
+        checkout = Path(__file__).resolve().parent.parent / "data"
+        path = checkout if checkout.is_dir() else Path.cwd() / "data"
+    path.mkdir(parents=True, exist_ok=True)
+    return path.resolve()
+
+
 def setup(seed: int = 0, title: str | None = None, quiet: bool = False) -> Runtime:
     """Seed, choose profile and device, print the banner; call once at the top of a notebook.
 
@@ -168,15 +180,13 @@ def setup(seed: int = 0, title: str | None = None, quiet: bool = False) -> Runti
     >>> EPOCHS = rt.pick(smoke=1, cpu=4, gpu=20)
     """
     global _CURRENT
-    from . import data  # local import: data imports runtime
-
     profile = get_profile()
     device = get_device()
     seed_everything(seed)
     if profile == "smoke":
         # a 2-core CI box: stop intra-op threads from fighting each other
         torch.set_num_threads(min(torch.get_num_threads(), cpu_count()))
-    _CURRENT = Runtime(profile=profile, device=device, data_dir=data.data_dir(), seed=seed)
+    _CURRENT = Runtime(profile=profile, device=device, data_dir=data_dir(), seed=seed)
     SOURCES.clear()
     _write_report()
     if not quiet:

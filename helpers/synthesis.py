@@ -12,7 +12,8 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .interpret import _device, _score, check_image, forward_to, no_inplace  # noqa: F401
+from . import validate
+from .interpret import _device, _score, forward_to, no_inplace  # noqa: F401
 
 
 # --------------------------------------------------------------------------- synthesis
@@ -84,7 +85,7 @@ def deep_dream(model, x, layer: str, steps: int = 20, lr: float = 0.02, octaves:
     gradient divided by its mean magnitude. Returns ``(dream, history)``, ``history`` a list
     of per-step objectives for each octave.
     """
-    x = check_image(x).to(_device(model))
+    x = validate.images(x, "x", channels=3).to(_device(model))
     if len(x) != 1:
         raise ValueError(f"deep_dream takes one image (1, 3, H, W), got {tuple(x.shape)}")
     g = torch.Generator().manual_seed(seed)

@@ -19,7 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from . import artifacts, runtime
+from . import artifacts, runtime, validate
 
 
 class TrainingError(RuntimeError):
@@ -34,26 +34,22 @@ def as_tensors(data, device=None) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = data
         x, y = torch.as_tensor(x).to(device).float(), torch.as_tensor(y).to(device)
         if y.is_floating_point():
-            raise TypeError(f"labels must be integers (class indices), got dtype {y.dtype}")
+            raise TypeError(f"expected labels: integer class indices, got dtype {y.dtype}")
         y = y.long()
     else:
-        raise TypeError(f"expected an ImageData or an (images, labels) pair, got {type(data).__name__}")
+        raise TypeError(f"expected data: an ImageData or an (images, labels) pair, got {type(data).__name__}")
     return x, y
 
 
 def check_inputs(x: torch.Tensor, y: torch.Tensor, num_classes: int) -> None:
     """Stop with a clear message instead of training on garbage."""
-    if x.ndim != 4:
-        raise ValueError(f"images must be (N, C, H, W), got shape {tuple(x.shape)}")
-    if len(x) == 0:
-        raise ValueError("the dataset is empty: nothing to train on")
+    validate.images(x, "images")
     if y.shape != (len(x),):
-        raise ValueError(f"{len(x)} images but labels of shape {tuple(y.shape)}: they must match")
+        raise ValueError(f"expected labels: shape ({len(x)},), one per image, got shape "
+                         f"{tuple(y.shape)}")
     if y.min() < 0 or y.max() >= num_classes:
-        raise ValueError(f"labels must lie in [0, {num_classes - 1}], got range "
+        raise ValueError(f"expected labels: integers in [0, {num_classes - 1}], got range "
                          f"[{int(y.min())}, {int(y.max())}]")
-    if not torch.isfinite(x).all():
-        raise ValueError("images contain NaN or inf values")
 
 
 def augment(x: torch.Tensor, pad: int = 4, flip: bool = True, generator=None) -> torch.Tensor:
@@ -62,8 +58,7 @@ def augment(x: torch.Tensor, pad: int = 4, flip: bool = True, generator=None) ->
     x: (N, C, H, W) -> (N, C, H, W), done on x's device; pixel values are only moved, never
     changed, so the range is kept.
     """
-    if x.ndim != 4:
-        raise ValueError(f"augment expects (N, C, H, W), got shape {tuple(x.shape)}")
+    validate.images(x, "x", check_range=False)
     n, c, h, w = x.shape
     if pad > 0:
         xp = F.pad(x, (pad, pad, pad, pad), mode="reflect")
@@ -143,7 +138,7 @@ def make_optimizer(model: nn.Module, name: str, lr: float, weight_decay: float =
                                weight_decay=weight_decay)
     if name == "adam":
         return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    raise ValueError(f"unknown optimizer {name!r}: expected 'sgd' or 'adam'")
+    validate.choice(name, ("sgd", "adam"), "optimizer")
 
 
 def lr_factor(step: int, total: int, schedule: str = "onecycle", warmup: float = 0.25) -> float:
@@ -151,8 +146,7 @@ def lr_factor(step: int, total: int, schedule: str = "onecycle", warmup: float =
     linearly for the first ``warmup`` fraction of the steps, then falls linearly to 0."""
     if schedule == "constant":
         return 1.0
-    if schedule != "onecycle":
-        raise ValueError(f"unknown schedule {schedule!r}: expected 'onecycle' or 'constant'")
+    validate.choice(schedule, ("onecycle", "constant"), "schedule")
     warm = max(1, int(warmup * total))
     return (step + 1) / warm if step < warm else max(0.0, (total - step) / max(1, total - warm))
 
@@ -199,8 +193,7 @@ def fit(model: nn.Module, train, val=None, epochs: int = 10, batch_size: int = 2
     finished epoch are restored and the checkpoint on disk (if any) is left at that epoch.
     """
     device = torch.device(device or runtime.current().device)
-    if epochs < 1 or batch_size < 1:
-        raise ValueError(f"epochs and batch_size must be >= 1, got {epochs}, {batch_size}")
+    epochs, batch_size = validate.integer(epochs, "epochs"), validate.integer(batch_size, "batch_size")
     if patience is not None and val is None:
         raise ValueError("early stopping (patience) needs a validation set: pass val=")
     if resume and checkpoint is None:

@@ -206,27 +206,31 @@ def test_robust_accuracy(setup):
 
 def test_bad_input_errors(setup):
     model, x, y = setup
-    with pytest.raises(ValueError, match="eps must be >= 0"):
+    with pytest.raises(ValueError, match=r"expected eps \(the radius of .*\): a number >= 0, got -0.1"):
         attacks.pgd(model, x, y, -0.1)
-    with pytest.raises(ValueError, match="eps must be >= 0"):
+    with pytest.raises(ValueError, match="expected eps .*>= 0"):
         attacks.fgsm(model, x, y, -1 / 255)
-    with pytest.raises(ValueError, match="unknown norm 'l3'"):
+    with pytest.raises(ValueError, match="expected norm: 'linf' or 'l2', got 'l3'"):
         attacks.pgd(model, x, y, EPS, norm="l3")
     with pytest.raises(ValueError, match="target class equals the true class"):
         attacks.pgd(model, x, y, EPS, target=y)
     with pytest.raises(ValueError, match="target class equals the true class"):
         attacks.fgsm(model, x[:1], y[:1], EPS, target=int(y[0]))
-    with pytest.raises(ValueError, match=r"pixels in \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"expected x: \(N, C, H, W\) float in \[0, 1\], got range"):
         attacks.fgsm(model, x * 2 - 0.5, y, EPS)
-    with pytest.raises(ValueError, match=r"pixels in \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"float in \[0, 1\], got range \[1, 2\]: pass pixels"):
         attacks.random_noise(x + 1, EPS)
-    with pytest.raises(TypeError, match="float pixels"):
+    with pytest.raises(TypeError, match="got dtype torch.uint8: divide uint8 images by 255"):
         attacks.pgd(model, (x * 255).to(torch.uint8), y, EPS)
-    with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\).*got shape \(3, 16, 16\).*x\[None\]"):
         attacks.pgd(model, x[0], y, EPS)
-    with pytest.raises(ValueError, match="labels y must be"):
+    with pytest.raises(ValueError, match=r"expected labels y: one class or one per image"):
         attacks.pgd(model, x, y[:3], EPS)
-    with pytest.raises(ValueError, match="steps and restarts"):
+    with pytest.raises(ValueError, match=r"expected steps \(gradient steps per run\): an integer >= 1, got 0"):
         attacks.pgd(model, x, y, EPS, steps=0)
-    with pytest.raises(TypeError, match="finite number"):
+    with pytest.raises(ValueError, match=r"expected restarts .*>= 1, got 0"):
+        attacks.pgd(model, x, y, EPS, restarts=0)
+    with pytest.raises(TypeError, match="expected eps .*: a finite number >= 0, got nan"):
         attacks.pgd(model, x, y, float("nan"))
+    with pytest.raises(TypeError, match=r"expected x: \(N, C, H, W\) float in \[0, 1\] tensor, got list"):
+        attacks.fgsm(model, x.tolist(), y, EPS)

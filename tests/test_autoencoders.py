@@ -124,20 +124,22 @@ def test_vae_trains_with_default_loss_and_eval_is_deterministic():
     torch.testing.assert_close(AE.encode_all(m, x), m.encode_stats(x)[0])
 
 
-@pytest.mark.parametrize("k", [0, -1, 2.5, True, "8", None])
-def test_bad_k(k):
-    with pytest.raises(ValueError, match="k must be an integer >= 1"):
+@pytest.mark.parametrize("k, err", [(0, ValueError), (-1, ValueError), (2.5, ValueError),
+                                    (True, TypeError), ("8", TypeError), (None, TypeError)])
+def test_bad_k(k, err):
+    with pytest.raises(err, match=r"expected k \(bottleneck size\): an integer >= 1, got"):
         AE.ConvAutoencoder(k)
 
 
 @pytest.mark.parametrize("bad, err, msg", [
-    (torch.rand(2, 3, 28, 28), ValueError, "shape"),
-    (torch.rand(1, 28, 28), ValueError, "shape"),
-    (torch.rand(2, 1, 28, 28) * 255, ValueError, r"\[0, 1\]"),
-    (torch.rand(2, 1, 28, 28) - 0.5, ValueError, r"\[0, 1\]"),
-    ((torch.rand(2, 1, 28, 28) * 255).to(torch.uint8), TypeError, "float"),
-    (np.zeros((2, 1, 28, 28), np.float32), TypeError, "Tensor"),
-    (torch.full((2, 1, 28, 28), float("nan")), ValueError, "NaN"),
+    (torch.rand(2, 3, 28, 28), ValueError, r"\(N, 1, 28, 28\) float in \[0, 1\], got shape \(2, 3, 28, 28\)"),
+    (torch.rand(1, 28, 28), ValueError, r"got shape \(1, 28, 28\): one image needs a batch axis"),
+    (torch.rand(2, 1, 28, 28) * 255, ValueError, r"float in \[0, 1\], got range \[0\.\d+, 25\d\]: these look like 0-255 values"),
+    (torch.rand(2, 1, 28, 28) - 0.5, ValueError, r"float in \[0, 1\], got range \[-0"),
+    ((torch.rand(2, 1, 28, 28) * 255).to(torch.uint8), TypeError, "got dtype torch.uint8: divide"),
+    (np.zeros((2, 1, 28, 28), np.float32), TypeError, r"float in \[0, 1\] tensor, got ndarray"),
+    (torch.full((2, 1, 28, 28), float("nan")), ValueError, "got NaN or inf"),
+    (torch.rand(0, 1, 28, 28), ValueError, r"got an empty batch \(N = 0\)"),
 ])
 def test_bad_images(bad, err, msg):
     m = AE.ConvAutoencoder(2, width=2)

@@ -168,12 +168,16 @@ def test_nc1_oracle_and_collapse():
 
 def test_clear_errors():
     net = TinyNet()
-    with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
+    with pytest.raises(ValueError, match=r"expected x: \(N, C, H, W\) float in \[0, 1\], got shape \(3, 16, 16\)"):
         fe.extract(net, torch.rand(3, 16, 16))
-    with pytest.raises(TypeError, match="torch.Tensor"):
+    with pytest.raises(TypeError, match=r"float in \[0, 1\] tensor, got ndarray"):
         fe.extract(net, np.zeros((1, 3, 8, 8)))
-    with pytest.raises(ValueError, match="size"):
+    with pytest.raises(ValueError, match=r"expected size \(pixels, or None to keep them\): an integer >= 8, got 3"):
         fe.extract(net, torch.rand(1, 3, 16, 16), size=3)
+    with pytest.raises(ValueError, match=r"got range \[-1\.\d+, -0\.\d+\]: pass pixels"):
+        fe.extract(net, torch.rand(1, 3, 16, 16) - 1.5)
+    with pytest.raises(ValueError, match="expected batch_size: an integer >= 1, got 0"):
+        fe.extract(net, torch.rand(1, 3, 16, 16), batch_size=0)
     with pytest.raises(TypeError, match="no nn.Linear"):
         fe.extract(nn.Conv2d(3, 4, 3), torch.rand(1, 3, 16, 16))
     with pytest.raises(ValueError, match="same D"):

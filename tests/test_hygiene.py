@@ -88,3 +88,36 @@ def test_no_machine_paths_in_repo():
     for path in list(ROOT.glob("helpers/*.py")) + NOTEBOOKS + [ROOT / "README.md"]:
         if path.exists():
             assert not pattern.search(path.read_text()), f"machine path in {path.name}"
+
+
+def helper_imports() -> dict[str, set[str]]:
+    """module -> the helper modules it imports (at the top or inside a function)."""
+    import ast
+
+    graph = {}
+    for path in sorted((ROOT / "helpers").glob("*.py")):
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                deps |= {node.module} if node.module else {a.name for a in node.names}
+        graph[path.stem] = deps - {path.stem}
+    return graph
+
+
+def test_helper_modules_import_no_circle():
+    """Each concern in one place: a module never needs, directly or indirectly, a module that
+    needs it (what both sides need moves down a level)."""
+    graph = helper_imports()
+    assert graph["validate"] == set() and "runtime" in graph["data"]
+
+    def reach(start):
+        seen, todo = set(), list(graph[start])
+        while todo:
+            m = todo.pop()
+            if m not in seen and m in graph:
+                seen.add(m)
+                todo += graph[m]
+        return seen
+
+    circles = [m for m in graph if m != "__init__" and m in reach(m)]
+    assert not circles, f"import circles through: {circles}"

@@ -81,7 +81,7 @@ def test_augment_is_a_true_crop_and_flip(pad, flip):
 def test_augment_identity_and_bad_input():
     x = torch.rand(4, 3, 8, 8)
     assert torch.equal(train.augment(x, pad=0, flip=False), x)
-    with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
+    with pytest.raises(ValueError, match=r"expected x: \(N, C, H, W\) float in \[0, 1\], got shape \(3, 8, 8\)"):
         train.augment(torch.rand(3, 8, 8))
 
 
@@ -89,26 +89,34 @@ def test_fit_rejects_bad_inputs():
     x, y = tiny_problem(16)
     net = tiny_net()
     kw = dict(epochs=1, device=CPU, progress=False)
-    with pytest.raises(ValueError, match="labels must lie in"):
+    with pytest.raises(ValueError, match=r"expected labels: integers in \[0, 1\], got range \[5, 6\]"):
         train.fit(net, (x, y + 5), **kw)
-    with pytest.raises(ValueError, match="labels must lie in"):
+    with pytest.raises(ValueError, match=r"expected labels: integers in \[0, 1\], got range \[-1, 0\]"):
         train.fit(net, (x, y - 1), **kw)
-    with pytest.raises(ValueError, match="must match"):
+    with pytest.raises(ValueError, match=r"expected labels: shape \(16,\), one per image, got shape \(15,\)"):
         train.fit(net, (x, y[:-1]), **kw)
-    with pytest.raises(ValueError, match="empty"):
+    with pytest.raises(ValueError, match=r"got an empty batch \(N = 0\)"):
         train.fit(net, (x[:0], y[:0]), **kw)
-    with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
+    with pytest.raises(ValueError, match=r"expected images: \(N, C, H, W\) float in \[0, 1\], got shape \(16, 32, 32\)"):
         train.fit(net, (x[:, 0], y), **kw)
-    with pytest.raises(TypeError, match="integers"):
+    with pytest.raises(TypeError, match="expected labels: integer class indices, got dtype torch.float32"):
         train.fit(net, (x, y.float()), **kw)
-    with pytest.raises(ValueError, match="NaN"):
+    with pytest.raises(ValueError, match="got NaN or inf values"):
         train.fit(net, (x * float("nan"), y), **kw)
+    with pytest.raises(ValueError, match=r"got range \[\d+, 25\d\]: these look like 0-255 values"):
+        train.fit(net, ((x * 255).round().to(torch.uint8), y), **kw)
+    with pytest.raises(TypeError, match="expected data: an ImageData or an \\(images, labels\\) pair, got Tensor"):
+        train.fit(net, x, **kw)
     with pytest.raises(ValueError, match="validation"):
         train.fit(net, (x, y), patience=2, **kw)
-    with pytest.raises(ValueError, match="optimizer"):
+    with pytest.raises(ValueError, match="expected optimizer: one of 'sgd', 'adam', got 'rmsprop'"):
         train.fit(net, (x, y), optimizer="rmsprop", **kw)
-    with pytest.raises(ValueError, match="schedule"):
+    with pytest.raises(ValueError, match="expected schedule: one of 'onecycle', 'constant', got 'cosine'"):
         train.fit(net, (x, y), schedule="cosine", **kw)
+    with pytest.raises(ValueError, match="expected epochs: an integer >= 1, got 0"):
+        train.fit(net, (x, y), **{**kw, "epochs": 0})
+    with pytest.raises(TypeError, match="expected batch_size: an integer >= 1, got '8'"):
+        train.fit(net, (x, y), batch_size="8", **kw)
 
 
 def test_loss_decreases_on_a_tiny_problem():
