@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -19,7 +20,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from . import artifacts, runtime, validate
+from . import artifacts, runstate, runtime, validate
 
 
 class TrainingError(RuntimeError):
@@ -151,21 +152,19 @@ def lr_factor(step: int, total: int, schedule: str = "onecycle", warmup: float =
     return (step + 1) / warm if step < warm else max(0.0, (total - step) / max(1, total - warm))
 
 
-def _state_copy(model):
-    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+@dataclass(frozen=True)
+class _Steps:
+    """How :func:`fit` takes its optimizer steps (fixed for the whole run)."""
 
-
-def _load_run(checkpoint, model, made_from):
-    """The saved state of an interrupted :func:`fit` run, or None (no file, an unreadable or
-    older file, or a run on other data or with other settings: one line says which)."""
-    payload = artifacts.load(checkpoint, made_from, what="fit", action="training again")
-    if payload is None:
-        return None
-    if "optimizer" not in payload:
-        print(f"[fit] {Path(checkpoint).name} holds no training state: starting fresh")
-        return None
-    model.load_state_dict(payload["state"])
-    return payload
+    batch_size: int
+    per_epoch: int
+    augment: bool
+    channels_last: bool
+    dtype: torch.dtype | None
+    label_smoothing: float
+    step_hook: object
+    sync_every: int       # look at the loss (a device sync) every this many steps
+    lr: float             # for the error message only
 
 
 def fit(model: nn.Module, train, val=None, epochs: int = 10, batch_size: int = 256,
@@ -187,10 +186,14 @@ def fit(model: nn.Module, train, val=None, epochs: int = 10, batch_size: int = 2
     Early stopping: with ``val`` and ``patience=k`` the run stops after k epochs without a
     better validation accuracy; ``restore_best`` (implied by ``patience``) loads the best
     epoch's weights at the end. ``checkpoint=path`` writes the full training state atomically
-    after every epoch; ``resume=True`` continues an interrupted run from it.
+    after every epoch; ``resume=True`` continues an interrupted run from it, but only if it was
+    made from the same data (``made_from`` plus a digest of the images) and settings.
 
     A non-finite loss stops the run with :class:`TrainingError`; the weights of the last
     finished epoch are restored and the checkpoint on disk (if any) is left at that epoch.
+    Steps: :func:`_train_epoch` (the optimizer steps and the progress bar), :func:`_validate`
+    (validation and the best epoch), :func:`helpers.runstate.save` / ``resume`` (the
+    checkpoint), :func:`_finish` (restore the best epoch).
     """
     device = torch.device(device or runtime.current().device)
     epochs, batch_size = validate.integer(epochs, "epochs"), validate.integer(batch_size, "batch_size")
@@ -198,141 +201,152 @@ def fit(model: nn.Module, train, val=None, epochs: int = 10, batch_size: int = 2
         raise ValueError("early stopping (patience) needs a validation set: pass val=")
     if resume and checkpoint is None:
         raise ValueError("resume=True needs checkpoint=<path of the interrupted run>")
-    num_classes = model.fc.out_features if hasattr(model, "fc") else None
-    x, y = as_tensors(train, device)
-    check_inputs(x, y, num_classes or int(y.max()) + 1)
-    if val is not None:
-        xv, yv = as_tensors(val, device)
-        check_inputs(xv, yv, num_classes or int(yv.max()) + 1)
+    x, y, val = _inputs(model, train, val, device)
     model.to(device)
-    if channels_last == "auto":
-        channels_last = device.type == "cuda"
+    channels_last = device.type == "cuda" if channels_last == "auto" else bool(channels_last)
     if channels_last:
         model.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
-    dtype = amp_dtype(device, amp)
-    scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
-    if seed is not None:
-        torch.manual_seed(seed)     # dropout draws from the global generator
-    gen = torch.Generator(device=device).manual_seed(seed if seed is not None else
-                                                     int(torch.randint(2**31, ())))
-    steps_per_epoch = math.ceil(len(x) / batch_size)
-    sync_every = 1 if device.type == "cpu" else 20
-    if max_batches:
-        steps_per_epoch = min(steps_per_epoch, max_batches)
-    total = epochs * steps_per_epoch
-    opt = make_optimizer(model, optimizer, lr, weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: lr_factor(s, total, schedule, warmup))
-    hist = {k: [] for k in ("train_loss", "train_acc", "val_loss", "val_acc", "lr",
-                            "seconds", "images_per_s")}
-    restore_best = restore_best or patience is not None
-    best = {"score": -math.inf, "epoch": 0, "state": None}
-    start, done = 0, False
+    per_epoch = min(math.ceil(len(x) / batch_size), max_batches or math.inf)
+    steps = _Steps(batch_size, per_epoch, augment_data, channels_last, amp_dtype(device, amp),
+                   label_smoothing, step_hook, 1 if device.type == "cpu" else 20, lr)
+    run = _new_run(model, steps, optimizer, lr, weight_decay, schedule, warmup, epochs,
+                   device, seed)
     settings = dict(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
                     schedule=schedule, warmup=warmup, weight_decay=weight_decay,
                     label_smoothing=label_smoothing, augment=augment_data, n_train=len(x),
                     model=dict(getattr(model, "config", {})))
     record = {**(made_from or {}), "data": artifacts.digest(x, y, sample=256),
               "settings": settings}
-    saved = _load_run(checkpoint, model, record) if resume else None
-    if saved is not None:
-        opt.load_state_dict(saved["optimizer"])
-        sched.load_state_dict(saved["scheduler"])
-        if scaler is not None and saved.get("scaler"):
-            scaler.load_state_dict(saved["scaler"])
-        gen.set_state(saved["generator"])
-        torch.set_rng_state(saved["torch_rng"])
-        if device.type == "cuda" and saved.get("cuda_rng") is not None:
-            torch.cuda.set_rng_state(saved["cuda_rng"], device)
-        hist, start, done = saved["history"], saved["epoch"], saved["done"]
-        best = dict(saved["best"])
-        print(f"[fit] resumed from {Path(checkpoint).name} after epoch {start} of {epochs}"
-              + (" (that run had finished: nothing left to train)" if done else ""))
-    good_state = _state_copy(model)
-    bar = tqdm(total=total, initial=start * steps_per_epoch, desc=desc, unit="batch",
+    if resume:
+        runstate.resume(checkpoint, run, record, device, epochs)
+    restore_best = restore_best or patience is not None
+    bar = tqdm(total=epochs * per_epoch, initial=run.epoch * per_epoch, desc=desc, unit="batch",
                leave=True, disable=not progress)
-    for epoch in range(start, start if done else epochs):
-        model.train()
-        t0 = shown = time.perf_counter()
-        seen = 0
-        loss_sum = torch.zeros((), device=device)          # summed on the device: no sync per step
-        correct = torch.zeros((), device=device, dtype=torch.long)
-        order = torch.randperm(len(x), device=device, generator=gen)
-        for step in range(steps_per_epoch):
-            idx = order[step * batch_size:(step + 1) * batch_size]
-            xb, yb = x[idx], y[idx]
-            if augment_data:
-                xb = augment(xb, generator=gen)
-            if channels_last:
-                xb = xb.contiguous(memory_format=torch.channels_last)
-            if step_hook is not None:
-                xb = step_hook(model, xb, yb)
-            with _autocast(device, dtype):
-                out = model(xb)
-                loss = F.cross_entropy(out.float(), yb, label_smoothing=label_smoothing)
-            loss_sum += loss.detach() * len(idx)
-            correct += (out.argmax(1) == yb).sum()
-            seen += len(idx)
-            # the GPU runs ahead of Python; look at the numbers (a sync) only every few steps
-            if step % sync_every == sync_every - 1 or step == steps_per_epoch - 1:
-                if not torch.isfinite(loss_sum):
-                    model.load_state_dict(good_state)
-                    bar.close()
-                    kept = f"; {Path(checkpoint).name} still holds epoch {epoch}" if checkpoint else ""
-                    raise TrainingError(
-                        f"loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}: the "
-                        f"run was stopped and the weights of the last finished epoch ({epoch}) "
-                        f"restored{kept}. Lower the learning rate (now {lr}) or check the inputs.")
-                if time.perf_counter() - shown > 0.5 or step == steps_per_epoch - 1:
-                    shown = time.perf_counter()
-                    bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.3f}",
-                                    img_s=f"{seen / (shown - t0):.0f}", refresh=False)
-            opt.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.step(opt)
-                scaler.update()
-            else:
-                loss.backward()
-                opt.step()
-            sched.step()
-            bar.update(1)
-        loss_sum, correct = loss_sum.item(), correct.item()
-        seconds = time.perf_counter() - t0
-        hist["train_loss"].append(loss_sum / seen)
-        hist["train_acc"].append(correct / seen)
-        hist["lr"].append(opt.param_groups[0]["lr"])
-        hist["seconds"].append(seconds)
-        hist["images_per_s"].append(seen / seconds)
+    while not run.done and run.epoch < epochs:
+        _train_epoch(run, x, y, steps, bar, checkpoint)
         if val is not None:
-            r = evaluate(model, (xv, yv), amp=amp)
-            hist["val_loss"].append(r["loss"])
-            hist["val_acc"].append(r["acc"])
-            if r["acc"] > best["score"]:
-                best = {"score": r["acc"], "epoch": epoch + 1,
-                        "state": _state_copy(model) if restore_best else None}
-        good_state = _state_copy(model)
-        stop = patience is not None and epoch + 1 - best["epoch"] >= patience
+            _validate(run, val, amp, restore_best)
+        run.epoch += 1
+        stop = patience is not None and run.epoch - run.best["epoch"] >= patience
+        run.done = stop or run.epoch == epochs
         if checkpoint is not None:
-            artifacts.save(checkpoint, dict(
-                state={k: v.detach().cpu() for k, v in model.state_dict().items()},
-                config=getattr(model, "config", {}), epoch=epoch + 1,
-                done=stop or epoch + 1 == epochs, history=hist, optimizer=opt.state_dict(),
-                scheduler=sched.state_dict(),
-                scaler=scaler.state_dict() if scaler is not None else {},
-                generator=gen.get_state().cpu(), torch_rng=torch.get_rng_state(), best=best,
-                cuda_rng=torch.cuda.get_rng_state(device) if device.type == "cuda" else None),
-                record)
+            runstate.save(checkpoint, run, record, device)
         if stop:
-            print(f"[fit] early stop after epoch {epoch + 1}: no better val_acc for "
+            print(f"[fit] early stop after epoch {run.epoch}: no better val_acc for "
                   f"{patience} epochs")
-            break
     bar.close()
-    if restore_best and best["state"] is not None:
-        model.load_state_dict(best["state"])
-        print(f"[fit] restored the best epoch ({best['epoch']}, val_acc {best['score']:.3f})")
-    hist["best_epoch"], hist["stopped_epoch"] = best["epoch"], len(hist["train_loss"])
+    return _finish(run, restore_best, channels_last)
+
+
+def _inputs(model, train, val, device):
+    """Training tensors and the validation pair (or None), each checked once."""
+    num_classes = model.fc.out_features if hasattr(model, "fc") else None
+    x, y = as_tensors(train, device)
+    check_inputs(x, y, num_classes or int(y.max()) + 1)
+    if val is not None:
+        val = as_tensors(val, device)
+        check_inputs(*val, num_classes or int(val[1].max()) + 1)
+    return x, y, val
+
+
+def _new_run(model, steps: _Steps, optimizer, lr, weight_decay, schedule, warmup, epochs,
+             device, seed) -> runstate.Run:
+    """A fresh run: seeded generator, optimizer, schedule over all steps, gradient scaler."""
+    if seed is not None:
+        torch.manual_seed(seed)     # dropout draws from the global generator
+    gen = torch.Generator(device=device).manual_seed(seed if seed is not None else
+                                                     int(torch.randint(2**31, ())))
+    opt = make_optimizer(model, optimizer, lr, weight_decay)
+    total = epochs * steps.per_epoch
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, total, schedule, warmup))
+    scaler = torch.amp.GradScaler("cuda") if steps.dtype == torch.float16 else None
+    return runstate.Run(model, opt, sched, scaler, gen)
+
+
+def _train_epoch(run: runstate.Run, x, y, steps: _Steps, bar, checkpoint) -> None:
+    """One pass over a fresh shuffle of ``(x, y)``; appends the epoch's numbers to the history.
+
+    A non-finite loss restores the weights at the start of the epoch and raises TrainingError."""
+    model, device = run.model, x.device
+    good_state = runstate.state_copy(model)
+    model.train()
+    t0 = shown = time.perf_counter()
+    seen = 0
+    loss_sum = torch.zeros((), device=device)          # summed on the device: no sync per step
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    order = torch.randperm(len(x), device=device, generator=run.gen)
+    for step in range(steps.per_epoch):
+        idx = order[step * steps.batch_size:(step + 1) * steps.batch_size]
+        xb, yb = x[idx], y[idx]
+        if steps.augment:
+            xb = augment(xb, generator=run.gen)
+        if steps.channels_last:
+            xb = xb.contiguous(memory_format=torch.channels_last)
+        if steps.step_hook is not None:
+            xb = steps.step_hook(model, xb, yb)
+        with _autocast(device, steps.dtype):
+            out = model(xb)
+            loss = F.cross_entropy(out.float(), yb, label_smoothing=steps.label_smoothing)
+        loss_sum += loss.detach() * len(idx)
+        correct += (out.argmax(1) == yb).sum()
+        seen += len(idx)
+        # the GPU runs ahead of Python; look at the numbers (a sync) only every few steps
+        last = step == steps.per_epoch - 1
+        if step % steps.sync_every == steps.sync_every - 1 or last:
+            if not torch.isfinite(loss_sum):
+                model.load_state_dict(good_state)
+                bar.close()
+                _diverged(loss, run.epoch, step, steps.lr, checkpoint)
+            if time.perf_counter() - shown > 0.5 or last:
+                shown = time.perf_counter()
+                bar.set_postfix(epoch=run.epoch + 1, loss=f"{loss.item():.3f}",
+                                img_s=f"{seen / (shown - t0):.0f}", refresh=False)
+        _optimizer_step(run, loss)
+        bar.update(1)
+    seconds = time.perf_counter() - t0
+    run.hist["train_loss"].append(loss_sum.item() / seen)
+    run.hist["train_acc"].append(correct.item() / seen)
+    run.hist["lr"].append(run.opt.param_groups[0]["lr"])
+    run.hist["seconds"].append(seconds)
+    run.hist["images_per_s"].append(seen / seconds)
+
+
+def _optimizer_step(run: runstate.Run, loss) -> None:
+    run.opt.zero_grad(set_to_none=True)
+    if run.scaler is not None:
+        run.scaler.scale(loss).backward()
+        run.scaler.step(run.opt)
+        run.scaler.update()
+    else:
+        loss.backward()
+        run.opt.step()
+    run.sched.step()
+
+
+def _diverged(loss, epoch: int, step: int, lr: float, checkpoint):
+    kept = f"; {Path(checkpoint).name} still holds epoch {epoch}" if checkpoint else ""
+    raise TrainingError(
+        f"loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}: the run was "
+        f"stopped and the weights of the last finished epoch ({epoch}) restored{kept}. "
+        f"Lower the learning rate (now {lr}) or check the inputs.")
+
+
+def _validate(run: runstate.Run, val, amp, keep_best_state: bool) -> None:
+    """Validation loss and accuracy of the epoch just trained; remember the best epoch."""
+    r = evaluate(run.model, val, amp=amp)
+    run.hist["val_loss"].append(r["loss"])
+    run.hist["val_acc"].append(r["acc"])
+    if r["acc"] > run.best["score"]:
+        run.best = {"score": r["acc"], "epoch": run.epoch + 1,
+                    "state": runstate.state_copy(run.model) if keep_best_state else None}
+
+
+def _finish(run: runstate.Run, restore_best: bool, channels_last: bool) -> dict:
+    if restore_best and run.best["state"] is not None:
+        run.model.load_state_dict(run.best["state"])
+        print(f"[fit] restored the best epoch ({run.best['epoch']}, val_acc {run.best['score']:.3f})")
+    run.hist["best_epoch"], run.hist["stopped_epoch"] = run.best["epoch"], len(run.hist["train_loss"])
     if channels_last:
-        model.to(memory_format=torch.contiguous_format)
-    return hist
+        run.model.to(memory_format=torch.contiguous_format)
+    return run.hist

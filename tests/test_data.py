@@ -1,7 +1,6 @@
 """helpers.data / standins / photos / pretrained: real-first loading, honest stand-ins."""
 import time
 
-import numpy as np
 import pytest
 import torch
 
