@@ -38,6 +38,7 @@ def save(path, payload: dict, made_from: dict) -> Path:
     if not isinstance(made_from, dict) or not made_from:
         raise ValueError("made_from must be a non-empty dict saying what the file was made from")
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temporaries(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         torch.save({**payload, "format": FORMAT, "made_from": made_from}, tmp)
@@ -45,6 +46,25 @@ def save(path, payload: dict, made_from: dict) -> Path:
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Delete half-written temporaries of ``path`` left by a process that was killed while
+    writing (their names carry its pid; one still running keeps its file)."""
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        pid = tmp.name[len(path.name) + 2:-len(".tmp")]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:      # someone else's process: alive
+        return True
+    return True
 
 
 def read(path, what: str = "file") -> dict | None:
