@@ -24,6 +24,17 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def cell_name(nb, index) -> str:
+    """'section heading: first code line' of a cell, to name a stalled cell in a report."""
+    if index is None:
+        return "unknown cell"
+    heading = next((line.lstrip("# ").strip() for c in reversed(nb.cells[:index])
+                    if c.cell_type == "markdown" for line in c.source.splitlines()
+                    if line.startswith("#")), "top")
+    first = next((line.strip() for line in nb.cells[index].source.splitlines() if line.strip()), "")
+    return f"{heading[:50]}: {first[:60]}"
+
+
 def run_one(path: Path, out_dir: Path, cell_timeout: int) -> dict:
     nb = nbformat.read(path, as_version=4)
     report_file = Path(tempfile.mkstemp(suffix=".json")[1])
@@ -31,11 +42,16 @@ def run_one(path: Path, out_dir: Path, cell_timeout: int) -> dict:
     os.environ["NB_REPORT"] = str(report_file)
     client = NotebookClient(nb, timeout=cell_timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})
+    running = {}
+    client.on_cell_start = lambda cell, cell_index: running.update(cell=cell, index=cell_index)
     t0 = time.perf_counter()
     error = ""
     try:
         client.execute()
-    except (CellExecutionError, CellTimeoutError) as err:
+    except CellTimeoutError:
+        error = (f"cell {running.get('index', '?')} ({cell_name(nb, running.get('index'))}) "
+                 f"ran longer than {cell_timeout} s and was stopped")
+    except CellExecutionError as err:
         error = str(err).strip().splitlines()[-1][:200] if str(err).strip() else type(err).__name__
     except Exception as err:  # kernel died, etc.
         error = f"{type(err).__name__}: {err}"[:200]
