@@ -27,18 +27,26 @@ def repo_url() -> str:
 
 
 BOOTSTRAP_TEMPLATE = '''\
-# Bootstrap (identical in every notebook). On Google Colab: fetch the repository and put its
-# `helpers` package on the path; torch, numpy and matplotlib are Colab's own and are not
-# re-installed. Anywhere else this cell does nothing: install with `make setup` instead.
+# Bootstrap (identical in every notebook). On Google Colab: fetch or update the repository and
+# put its `helpers` package on the path; torch, numpy and matplotlib stay Colab's own (never
+# re-installed). Safe to run again. Anywhere else this cell does nothing: use `make setup`.
 import os, subprocess, sys
 REPO_URL = "{url}"
 if "google.colab" in sys.modules:
-    REPO_DIR = "/content/" + REPO_URL.rstrip("/").split("/")[-1]
-    if not os.path.isdir(REPO_DIR):
-        subprocess.run(["git", "clone", "--depth", "1", REPO_URL, REPO_DIR], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "-e", REPO_DIR],
-                   check=True)
-    sys.path.insert(0, REPO_DIR)'''
+    REPO_DIR = os.path.join(os.environ.get("NB_COLAB_DIR", "/content"), REPO_URL.split("/")[-1])
+    had_copy = os.path.isdir(REPO_DIR)
+    git = (["git", "-C", REPO_DIR, "pull", "--ff-only", "--quiet"] if had_copy else
+           ["git", "clone", "--depth", "1", "--quiet", REPO_URL, REPO_DIR])
+    fetched = subprocess.run(git, capture_output=True, text=True)
+    if fetched.returncode != 0:
+        why = (fetched.stderr.strip().splitlines() or ["no answer"])[-1]
+        print("Could not " + ("update" if had_copy else "download") + " the notebooks' code from "
+              + REPO_URL + " (" + why + "). Check the runtime's internet connection and run this "
+              + "cell again" + ("; meanwhile the copy in " + REPO_DIR + " is used." if had_copy else "."))
+    if os.path.isdir(REPO_DIR) and REPO_DIR not in sys.path:
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "-e", REPO_DIR],
+                       check=True)
+        sys.path.insert(0, REPO_DIR)'''
 
 
 def bootstrap_source(url: str | None = None) -> str:
