@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import scipy.linalg
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -311,5 +312,5 @@ def nc1(features, labels) -> float:
     sigma_w = centred.T @ centred / len(h)
     diff = means - mu_g
     sigma_b = diff.T @ diff / len(classes)
-    return float(np.trace(sigma_w @ np.linalg.pinv(sigma_b, rtol=1e-8, hermitian=True))
+    return float(np.trace(sigma_w @ scipy.linalg.pinvh(sigma_b, rtol=1e-8))
                  / len(classes))

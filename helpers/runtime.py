@@ -19,6 +19,7 @@ import json
 import os
 import platform
 import random
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,8 @@ import numpy as np
 import torch
 
 PROFILES = ("smoke", "cpu", "gpu")
+# The oldest releases the helpers are tested on (tools/check_compat.sh, a Colab-like stack).
+MIN_VERSIONS = {"torch": (2, 5), "torchvision": (0, 20)}
 
 #: data sources used in this kernel, name -> description ("real: ...", "synthetic stand-in", ...)
 SOURCES: dict[str, str] = {}
@@ -173,6 +176,39 @@ def data_dir() -> Path:
     return path.resolve()
 
 
+def _release(version: str) -> tuple[int, ...]:
+    """``"2.5.1+cu124"`` -> ``(2, 5, 1)``; the numeric release part of a version string."""
+    parts = []
+    for piece in version.split("+")[0].split("."):
+        digits = re.match(r"\d*", piece).group()                   # "1rc1" -> "1"
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts)
+
+
+def check_versions(installed: dict | None = None) -> None:
+    """Raise ``RuntimeError`` when torch or torchvision is older than :data:`MIN_VERSIONS`
+    (or missing), saying what to install. ``installed`` maps a name to its version string
+    (default: what this environment has)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    problems = []
+    for name, oldest in MIN_VERSIONS.items():
+        try:
+            have = installed[name] if installed is not None else version(name)
+        except (KeyError, PackageNotFoundError):
+            problems.append(f"{name} is not installed")
+            continue
+        if _release(have)[:len(oldest)] < oldest:
+            problems.append(f"{name} {have} is older than {'.'.join(map(str, oldest))}")
+    if problems:
+        wanted = " ".join(f"'{n}>={'.'.join(map(str, v))}'" for n, v in MIN_VERSIONS.items())
+        raise RuntimeError(f"helpers needs newer libraries: {'; '.join(problems)}. "
+                           f"Run `pip install -U {wanted}` and restart the kernel "
+                           f"(on Colab: Runtime > Restart session).")
+
+
 def setup(seed: int = 0, title: str | None = None, quiet: bool = False) -> Runtime:
     """Seed, choose profile and device, print the banner; call once at the top of a notebook.
 
@@ -180,6 +216,7 @@ def setup(seed: int = 0, title: str | None = None, quiet: bool = False) -> Runti
     >>> EPOCHS = rt.pick(smoke=1, cpu=4, gpu=20)
     """
     global _CURRENT
+    check_versions()
     profile = get_profile()
     device = get_device()
     seed_everything(seed)

@@ -65,3 +65,22 @@ def test_setup_banner_and_report(tmp_path, monkeypatch, capsys):
     assert written["device"] == str(rt.device)
     assert rt.pick(smoke="s", cpu="c", gpu="g") == "s"
     assert os.path.isdir(rt.data_dir)
+
+
+def test_version_floor_passes_here_and_names_what_to_install():
+    runtime.check_versions()                                     # this environment is supported
+    runtime.check_versions({"torch": "2.5.1+cu124", "torchvision": "0.20.1"})   # the oldest tested
+    runtime.check_versions({"torch": "2.14.1", "torchvision": "0.29.1"})
+    with pytest.raises(RuntimeError, match=r"torch 2\.4\.1 is older than 2\.5.*pip install -U"):
+        runtime.check_versions({"torch": "2.4.1", "torchvision": "0.20.1"})
+    with pytest.raises(RuntimeError, match=r"torchvision 0\.19\.0a0\+abc is older than 0\.20"):
+        runtime.check_versions({"torch": "2.5.0", "torchvision": "0.19.0a0+abc"})
+    with pytest.raises(RuntimeError, match="torchvision is not installed"):
+        runtime.check_versions({"torch": "2.5.0"})
+
+
+def test_release_parsing():
+    assert runtime._release("2.5.1+cu124") == (2, 5, 1)
+    assert runtime._release("2.6.0.dev20241112") == (2, 6, 0)
+    assert runtime._release("0.20.0a0+git1234") == (0, 20, 0)
+    assert runtime._release("10.1rc1") == (10, 1)
