@@ -38,3 +38,7 @@ sync:                              ## badge + bootstrap cell + strip outputs in 
 
 clean:
 	rm -rf build
+
+.PHONY: compat
+compat:                            ## tests + smoke notebooks on an older, Colab-like stack in .venv-compat
+	bash tools/check_compat.sh

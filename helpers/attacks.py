@@ -69,6 +69,7 @@ def norms(delta: torch.Tensor, norm: str) -> torch.Tensor:
 
 def project(delta: torch.Tensor, eps: float, norm: str) -> torch.Tensor:
     """The closest point of the eps-ball: clamp (L-inf) or rescale the long ones (L2)."""
+    eps = check_eps(eps)
     if check_norm(norm) == "linf":
         return delta.clamp(-eps, eps)
     size = delta.flatten(1).norm(dim=1).clamp_min(1e-12)
@@ -77,11 +78,19 @@ def project(delta: torch.Tensor, eps: float, norm: str) -> torch.Tensor:
 
 def clip_box(x: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
     """Shrink ``delta`` so that ``x + delta`` stays in [0, 1] (never leaves the eps-ball)."""
+    try:
+        fits = torch.broadcast_shapes(x.shape, delta.shape) == x.shape
+    except RuntimeError:
+        fits = False
+    if not fits:
+        raise ValueError(f"expected delta: the shape of x {tuple(x.shape)} (or one that broadcasts "
+                         f"to it), got {tuple(delta.shape)}")
     return (x + delta).clamp(0, 1) - x
 
 
 def random_in_ball(x: torch.Tensor, eps: float, norm: str, generator=None) -> torch.Tensor:
     """A uniform random point of the eps-ball (the random start of PGD), shape of ``x``."""
+    eps = check_eps(eps)
     if check_norm(norm) == "linf":
         u = torch.rand(x.shape, device=x.device, generator=generator)
         return (2 * u - 1) * eps
@@ -114,6 +123,8 @@ def random_noise(x: torch.Tensor, eps: float, norm: str = "linf", generator=None
 @contextlib.contextmanager
 def model_state(model: nn.Module, eval_mode: bool = True):
     """Run ``model`` (in eval mode by default) and restore its train/eval mode afterwards."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"expected model: an nn.Module, got {type(model).__name__}")
     modes = [(m, m.training) for m in model.modules()]
     if eval_mode:
         model.eval()
@@ -131,6 +142,7 @@ def loss_and_grad(model: nn.Module, x_adv: torch.Tensor, labels: torch.Tensor,
     For a targeted attack the sign is flipped (we ascend ``-loss(target)``), so the caller
     always steps *up* the returned gradient. Only the input gets a gradient.
     """
+    labels = _labels(labels, x_adv, "labels")
     x_adv = x_adv.detach().requires_grad_(True)
     use_amp = amp and x_adv.device.type == "cuda"
     with torch.autocast("cuda", dtype=torch.float16) if use_amp else contextlib.nullcontext():
@@ -240,6 +252,10 @@ def fooling_image(model: nn.Module, target: int, shape=(1, 3, 224, 224), steps: 
     """
     if steps < 1 or lr <= 0 or not 0 < threshold <= 1:
         raise ValueError(f"need steps >= 1, lr > 0 and 0 < threshold <= 1; got {steps}, {lr}, {threshold}")
+    if isinstance(target, str) or not hasattr(target, "__len__"):   # one class for all images
+        target = validate.integer(target, "target", minimum=0, meaning="the class index to reach")
+    if start is None and len(shape) != 4:
+        raise ValueError(f"expected shape: (N, C, H, W) of the images to make, got {tuple(shape)}")
     device = next(model.parameters()).device
     if start is None:
         u = torch.rand(shape, device=device, generator=generator)
@@ -268,6 +284,8 @@ def fooling_image(model: nn.Module, target: int, shape=(1, 3, 224, 224), steps: 
 @torch.no_grad()
 def predict_labels(model: nn.Module, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
     """Top-1 labels ``(N,)`` in eval mode (mode restored). x: (N, C, H, W) in [0, 1]."""
+    validate.images(x, "x")
+    batch_size = validate.integer(batch_size, "batch_size")
     with model_state(model, True):
         return torch.cat([model(x[i:i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
 
@@ -279,8 +297,9 @@ def robust_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack=N
     ``attack=None`` gives the clean accuracy. Counting only images that are also correct
     clean is RobustBench's convention. x: (N, C, H, W) in [0, 1]; y: (N,).
     """
-
     validate.images(x, "x")
+    y = _labels(y, x, "labels y")
+    batch_size = validate.integer(batch_size, "batch_size")
     correct = 0
     starts = range(0, len(x), batch_size)
     for i in tqdm(starts, desc="robust acc", leave=False, disable=not progress or len(starts) < 2):

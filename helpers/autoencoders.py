@@ -108,13 +108,25 @@ class ConvAutoencoder(Autoencoder):
             nn.ConvTranspose2d(w, c, 3, stride=2, padding=1, output_padding=1), nn.Sigmoid())
 
 
+def _check_stats(mu, logvar) -> None:
+    """``mu`` and ``logvar``: two ``(N, k)`` tensors of the same shape (what a VAE encodes)."""
+    for name, t in (("mu", mu), ("logvar", logvar)):
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"expected {name}: an (N, k) tensor, got {type(t).__name__}")
+    if mu.ndim != 2 or logvar.shape != mu.shape:
+        raise ValueError(f"expected mu and logvar: two (N, k) tensors of the same shape, got "
+                         f"{tuple(mu.shape)} and {tuple(logvar.shape)}")
+
+
 def reparameterize(mu, logvar):
     """z = mu + sigma * eps with eps ~ N(0, I): the sample is differentiable in mu and sigma."""
+    _check_stats(mu, logvar)
     return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
 
 
 def kl_to_standard_normal(mu, logvar):
     """KL( N(mu, diag(exp(logvar))) || N(0, I) ) per sample: (N, k) -> (N,), always >= 0."""
+    _check_stats(mu, logvar)
     return 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(dim=1)
 
 
@@ -168,7 +180,12 @@ def mse_loss(model, x_in, x_target):
 
     For a :class:`VAE` this is only the reconstruction part; notebook 05 writes the ELBO loss.
     """
-    return F.mse_loss(_output(model(x_in)), x_target)
+    out = _output(model(x_in))
+    if not isinstance(x_target, torch.Tensor) or x_target.shape != out.shape:
+        got = tuple(x_target.shape) if isinstance(x_target, torch.Tensor) else type(x_target).__name__
+        raise ValueError(f"expected x_target: images of the reconstruction's shape "
+                         f"{tuple(out.shape)}, got {got}")
+    return F.mse_loss(out, x_target)
 
 
 def fit_autoencoder(model: nn.Module, x, epochs: int = 10, batch_size: int = 128,
@@ -280,13 +297,16 @@ def checkpoint_path(kind: str = "conv", k: int = 32, profile: str | None = None)
     """``<data dir>/checkpoints/fashion_<kind>_ae_k<k>_<profile>.pt``."""
     if kind not in KINDS:
         raise ValueError(f"unknown autoencoder kind {kind!r}: expected one of {', '.join(KINDS)}")
+    if profile is not None:
+        validate.choice(profile, runtime.PROFILES, "profile")
     return models.checkpoint_dir() / f"fashion_{kind}_ae_k{check_k(k)}_{profile or runtime.get_profile()}.pt"
 
 
 def fashion_record(source: str, n_train: int) -> dict:
     """What a saved autoencoder records and what a reuse must match: the Fashion-MNIST source
     it was trained on (``torchvision`` / ``synthetic``) and how many training images."""
-    return {"dataset": "fashion_mnist", "source": source, "n_train": int(n_train)}
+    n_train = validate.integer(n_train, "n_train", minimum=1, meaning="training images")
+    return {"dataset": "fashion_mnist", "source": source, "n_train": n_train}
 
 
 def save_autoencoder(model: Autoencoder, path=None, made_from: dict | None = None, **extra) -> Path:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from . import validate
+
 
 def _as_array(value):
     if isinstance(value, torch.Tensor):
@@ -26,7 +28,12 @@ def claim(name: str, condition, requires: bool = True, missing: str = "") -> boo
     if not requires:
         print(f"SKIPPED  {name}  (needs {missing or 'real data'})")
         return None
-    ok = bool(condition() if callable(condition) else condition)
+    value = condition() if callable(condition) else condition
+    if isinstance(value, (torch.Tensor, np.ndarray)) and value.reshape(-1).shape[0] != 1:
+        raise ValueError(f"expected condition of claim {name!r}: a single bool (or a callable "
+                         f"returning one), got an array of shape {tuple(value.shape)}: "
+                         f"use .all() or .any()")
+    ok = bool(value)
     if not ok:
         raise AssertionError(f"claim failed: {name}")
     print(f"PASSED   {name}")
@@ -36,6 +43,7 @@ def claim(name: str, condition, requires: bool = True, missing: str = "") -> boo
 def exercise(name: str, answer, expected, atol: float = 1e-6, hint: str = "") -> bool:
     """Compare a student's ``answer`` with ``expected`` (numbers, arrays or tensors, up to
     ``atol``; anything else by ``==``). Prints and returns whether it is correct."""
+    atol = validate.number(atol, "atol", minimum=0, meaning="absolute tolerance")
     if answer is None or answer is Ellipsis:
         print(f"[{name}] not answered yet" + (f" - hint: {hint}" if hint else ""))
         return False

@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from . import validate
+
 
 def _check(x, w, ndim: int, what: str) -> tuple[np.ndarray, np.ndarray]:
     x, w = np.asarray(x, dtype=np.float64), np.asarray(w, dtype=np.float64)
@@ -40,6 +42,9 @@ def output_size(n: int, k: int, padding: int = 0, stride: int = 1) -> int:
 
 def conv_params(f: int, d_in: int, k: int, bias: bool = True) -> int:
     """Learnable parameters of a conv layer with K filters of size F x F x D1: (F F D1) K + K."""
+    f = validate.integer(f, "f", meaning="filter size F")
+    d_in = validate.integer(d_in, "d_in", meaning="input channels D1")
+    k = validate.integer(k, "k", meaning="number of filters K")
     return f * f * d_in * k + (k if bias else 0)
 
 
@@ -71,7 +76,8 @@ def correlate3d(x, w, padding: int = 0, stride: int = 1) -> np.ndarray:
 
 def convolve2d(x, w, padding: int = 0, stride: int = 1) -> np.ndarray:
     """True convolution = correlation with the kernel flipped in both axes."""
-    return correlate2d(x, np.asarray(w)[::-1, ::-1], padding, stride)
+    x, w = _check(x, w, 2, "convolve2d")
+    return correlate2d(x, w[::-1, ::-1], padding, stride)
 
 
 def max_pool2d(x, size: int = 2, stride: int | None = None) -> np.ndarray:
@@ -107,6 +113,9 @@ def gaussian_kernel(sigma: float, k: int | None = None, ndim: int = 2) -> np.nda
 def edge_kernel(angle_deg: float, k: int = 5, sigma: float = 1.0) -> np.ndarray:
     """Directional derivative-of-Gaussian kernel responding to intensity change along
     ``angle_deg`` (0 = left-to-right, i.e. vertical edges; 90 = bottom-to-top). Sums to 0."""
+    angle_deg = validate.number(angle_deg, "angle_deg", meaning="direction in degrees")
+    k = validate.integer(k, "k", minimum=2, meaning="kernel size")
+    sigma = validate.number(sigma, "sigma", minimum=0, strict_minimum=True, meaning="Gaussian width")
     t = np.arange(k) - (k - 1) / 2
     yy, xx = np.meshgrid(-t, t, indexing="ij")   # y grows upwards
     a = np.deg2rad(angle_deg)
@@ -120,6 +129,9 @@ def normalized_cross_correlation(x, template) -> np.ndarray:
     """NCC map (valid): correlation of the mean-removed template with each mean-removed,
     norm-divided window, in [-1, 1]; unlike raw correlation it does not favour bright areas."""
     x, t = _check(x, template, 2, "normalized_cross_correlation")
+    if t.shape[0] > x.shape[0] or t.shape[1] > x.shape[1]:
+        raise ValueError(f"expected template: at most the size of the image {x.shape}, got "
+                         f"shape {t.shape}")
     windows = sliding_window_view(x, t.shape)                        # (H', W', k1, k2)
     w0 = windows - windows.mean(axis=(2, 3), keepdims=True)
     t0 = t - t.mean()

@@ -22,7 +22,7 @@ from urllib.parse import urlparse
 
 import torch
 
-from . import artifacts, imagefolder, runtime, standins
+from . import artifacts, imagefolder, runtime, standins, validate
 from .standins import CIFAR10_CLASSES, FASHION_CLASSES
 
 DATASETS = ("cifar10", "fashion_mnist")
@@ -45,9 +45,13 @@ def host_reachable(url: str, timeout: float = PROBE_TIMEOUT_S) -> bool:
     Runs in a thread so that a slow DNS lookup cannot block longer than the timeout.
     ``NB_OFFLINE=1`` answers False without trying. Results are cached per host.
     """
+    parsed = urlparse(url) if isinstance(url, str) else None
+    if parsed is None or not parsed.hostname:
+        raise ValueError(f"expected url: an address with a host, like https://example.org/file, "
+                         f"got {url!r}")
+    validate.number(timeout, "timeout", minimum=0, strict_minimum=True, meaning="seconds")
     if runtime.offline_forced():
         return False
-    parsed = urlparse(url)
     host, port = parsed.hostname, parsed.port or (443 if parsed.scheme == "https" else 80)
     if host in _REACHABLE:
         return _REACHABLE[host]
@@ -85,6 +89,10 @@ def download_into_place(fetch, produced: str, dest_root: Path) -> Path:
     """Run ``fetch(tmp_root)`` in a temporary folder, then move ``tmp_root/produced`` to
     ``dest_root/produced``. ``fetch`` must verify what it downloads (torchvision does md5).
     A failure leaves nothing behind in ``dest_root``."""
+    if not callable(fetch):
+        raise TypeError(f"expected fetch: a function fetch(tmp_root) that downloads into "
+                        f"tmp_root, got {type(fetch).__name__}")
+    dest_root = Path(dest_root)
     dest_root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".partial-", dir=dest_root))
     try:
@@ -245,6 +253,8 @@ def load(name: str, split: str = "train", n: int | None = None, seed: int = 0,
         raise ValueError(f"unknown dataset {name!r}: expected one of {', '.join(DATASETS)}")
     if split not in ("train", "test"):
         raise ValueError(f"unknown split {split!r}: expected 'train' or 'test'")
+    if n is not None:
+        n = validate.integer(n, "n", minimum=1, meaning="images to keep, or None for all")
     spec, root, train = _SPECS[name], data_dir(), split == "train"
     place = (f"run `python -m helpers.prefetch` with network access, or put torchvision's "
              f"'{spec['folder']}' folder into {root}"

@@ -16,7 +16,7 @@ import time
 
 import torch
 
-from . import data, models, runtime, train
+from . import data, models, runtime, train, validate
 
 
 def trained_cifar_model(profile: str | None = None, device=None, verbose: bool = True):
@@ -24,7 +24,7 @@ def trained_cifar_model(profile: str | None = None, device=None, verbose: bool =
 
     ``info`` holds ``test_acc`` (on up to 2,000 test images), ``data_source`` and ``trained_here``.
     """
-    profile = profile or runtime.get_profile()
+    profile = validate.choice(profile or runtime.get_profile(), models.RECIPES, "profile")
     device = torch.device(device or runtime.current().device)
     test = data.cifar10("test", n=2_000, seed=1, verbose=False)
     cached = models.cached_cifar_model(profile, source=test.source)

@@ -44,6 +44,7 @@ def resize(x: torch.Tensor, size: int | None) -> torch.Tensor:
 
     x: (N, C, H, W) float in [0, 1] with C = 1 or 3 -> (N, 3, size, size).
     """
+    validate.images(x, "x", check_range=False)
     if x.shape[1] == 1:
         x = x.expand(-1, 3, -1, -1)
     if size is not None and tuple(x.shape[-2:]) != (size, size):
@@ -188,9 +189,18 @@ def _check_feats(train_x, train_y, test_x):
     return train_x, train_y, test_x
 
 
+def _check_test_labels(test_x, test_y) -> None:
+    if np.shape(test_y) != (len(test_x),):
+        raise ValueError(f"expected test_y: one label per test row ({len(test_x)},), got shape "
+                         f"{np.shape(test_y)}")
+
+
 def l2_normalize(f: np.ndarray, eps: float = 1e-12) -> np.ndarray:
     """Rows scaled to unit length: ``f / ||f||``. f: (N, D)."""
     f = np.asarray(f, np.float64)
+    if f.ndim != 2:
+        raise ValueError(f"expected f: a 2-D (N, D) array of feature rows, got shape {f.shape}"
+                         + (": one row needs f[None]" if f.ndim == 1 else ""))
     return f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), eps)
 
 
@@ -249,11 +259,14 @@ def logreg_fit(train_x, train_y, C: float = 1.0, max_iter: int = 100, num_classe
 def logreg_accuracy(train_x, train_y, test_x, test_y, C: float = 1.0, max_iter: int = 100) -> float:
     """Test accuracy of :func:`logreg_fit` (softmax regression on standardized features)."""
     train_x, train_y, test_x = _check_feats(train_x, train_y, test_x)
+    _check_test_labels(test_x, test_y)
     predict = logreg_fit(train_x, train_y, C=C, max_iter=max_iter)
     return float((predict(test_x) == np.asarray(test_y)).mean())
 
 
 def nn_accuracy(train_x, train_y, test_x, test_y) -> float:
+    """Test accuracy of :func:`cosine_nn_predict`."""
+    _check_test_labels(np.asarray(test_x), test_y)
     return float((cosine_nn_predict(train_x, train_y, test_x) == np.asarray(test_y)).mean())
 
 

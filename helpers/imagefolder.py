@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import artifacts
+from . import artifacts, validate
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
 
@@ -51,6 +51,11 @@ def list_files(split_dir: Path, classes) -> list[tuple[Path, int]]:
 def fingerprint(files) -> str:
     """sha256 over every file's relative name, size and modification time."""
     h = hashlib.sha256()
+    files = list(files)
+    for item in files:
+        if not (isinstance(item, (tuple, list)) and len(item) == 2):
+            raise TypeError(f"expected files: (path, label) pairs as list_files returns them, "
+                            f"got an item {item!r}")
     for path, label in files:
         st = path.stat()
         h.update(f"{path.parent.name}/{path.name}:{st.st_size}:{st.st_mtime_ns}:{label}\n".encode())
@@ -61,7 +66,7 @@ def decode(files, size: tuple[int, int], channels: int = 3, progress: bool = Tru
     """Decode the files to ``images: (N, C, H, W) uint8`` and ``labels: (N,) int64``."""
     from PIL import Image
 
-    mode = {1: "L", 3: "RGB"}[channels]
+    mode = {1: "L", 3: "RGB"}[validate.choice(channels, (1, 3), "channels")]
     h, w = size
     images = np.empty((len(files), h, w, channels), dtype=np.uint8)
     for i, (path, _) in enumerate(tqdm(files, desc=f"decoding {len(files):,} images",

@@ -29,13 +29,23 @@ MODES = ("backprop", "deconvnet", "guided")
 
 
 # --------------------------------------------------------------------------- checks
+def _check_model(model) -> None:
+    if isinstance(model, type) and issubclass(model, nn.Module):
+        raise TypeError(f"expected model: an nn.Module instance, got the class {model.__name__}: "
+                        f"build one first, e.g. {model.__name__}()")
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"expected model: an nn.Module, got {type(model).__name__}")
+
+
 def layer_names(model: nn.Module) -> list[str]:
     """Every named submodule of ``model`` (the valid ``layer`` arguments)."""
+    _check_model(model)
     return [name for name, _ in model.named_modules() if name]
 
 
 def get_layer(model: nn.Module, name: str) -> nn.Module:
     """The submodule called ``name``; a ValueError lists the valid names otherwise."""
+    _check_model(model)
     modules = dict(model.named_modules())
     if not isinstance(name, str) or not name or name not in modules:
         names = layer_names(model)
@@ -60,6 +70,7 @@ def _device(model):
 @contextlib.contextmanager
 def no_inplace(model: nn.Module):
     """Temporarily make every in-place ReLU out-of-place (hooks need unmodified tensors)."""
+    _check_model(model)
     changed = [m for m in model.modules() if isinstance(m, nn.ReLU) and m.inplace]
     for m in changed:
         m.inplace = False
@@ -136,6 +147,8 @@ def activations(model: nn.Module, x: torch.Tensor, layer: str) -> torch.Tensor:
 
 def embed(model: nn.Module, x: torch.Tensor, layer: str, batch_size: int = 256) -> torch.Tensor:
     """Features ``(N, D)`` of ``layer``, globally average-pooled if spatial (for PCA / t-SNE)."""
+    validate.images(x, "x", check_range=False)     # the range is checked batch by batch
+    batch_size = validate.integer(batch_size, "batch_size")
     out = []
     for i in range(0, len(x), batch_size):
         a = activations(model, x[i:i + batch_size], layer)
@@ -148,6 +161,9 @@ def top_activating(model, x, layer: str, channel: int, k: int = 9, batch_size: i
 
     Returns ``(values (k,), indices (k,), scores (N,))``.
     """
+    validate.images(x, "x", check_range=False)     # the range is checked batch by batch
+    k = validate.integer(k, "k", meaning="images to return")
+    batch_size = validate.integer(batch_size, "batch_size")
     scores = []
     for i in range(0, len(x), batch_size):
         a = activations(model, x[i:i + batch_size], layer)
@@ -264,6 +280,8 @@ def smoothgrad(model, x, target=None, n: int = 16, sigma: float = 0.15, seed: in
     """SmoothGrad (Smilkov et al.): saliency averaged over ``n`` noisy copies (noise std
     ``sigma`` in pixel units; copies may leave [0, 1], the model does not mind). ``(N, H, W)``."""
     x = validate.images(x, "x", channels=3).to(_device(model))
+    n = validate.integer(n, "n", meaning="noisy copies to average")
+    sigma = validate.number(sigma, "sigma", minimum=0, meaning="noise std in pixel units")
     if target is None and layer is None:
         with torch.no_grad():
             target = model(x).argmax(1)

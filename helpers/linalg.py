@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import validate
+
 
 def _check_matrix(X, k=None, name: str = "X") -> np.ndarray:
     """Validate a 2-D finite numeric matrix (floats keep their dtype) and 1 <= k <= min(n, d)."""
@@ -80,6 +82,9 @@ def pca_reconstruction_mse(X_train, X_test, k: int) -> float:
     """Mean squared error per entry of reconstructing X_test with the top-k PCA of X_train."""
     model = pca(X_train, k)
     X_test = _check_matrix(X_test, name="X_test")
+    if X_test.shape[1] != len(model.mean):
+        raise ValueError(f"expected X_test: (m, {len(model.mean)}) rows with the d = "
+                         f"{len(model.mean)} features of X_train, got shape {X_test.shape}")
     return float(np.mean((model.reconstruct(X_test) - X_test) ** 2))
 
 
@@ -149,6 +154,9 @@ def svd_randomized(X, k: int, oversample: int | None = None, n_iter: int = 6, se
     import scipy.linalg
 
     X = _check_matrix(X, k)
+    if oversample is not None:
+        validate.integer(oversample, "oversample", minimum=0, meaning="extra sketch directions p")
+    validate.integer(n_iter, "n_iter", minimum=0, meaning="power iterations")
     rng = np.random.default_rng(seed)
     p = min(k + (max(10, k) if oversample is None else oversample), min(X.shape))
     omega = rng.standard_normal((X.shape[1], p)).astype(X.dtype)       # (d, p)

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from . import artifacts, data, runtime
+from . import artifacts, data, runtime, validate
 
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2470, 0.2435, 0.2616)
@@ -31,6 +31,8 @@ CIFAR_STD = (0.2470, 0.2435, 0.2616)
 
 def conv_bn(c_in: int, c_out: int, pool: bool = False, batchnorm: bool = True) -> nn.Sequential:
     """conv3x3 (padding 1 keeps the size) [-> maxpool 2x2] [-> BatchNorm] -> ReLU."""
+    c_in = validate.integer(c_in, "c_in", meaning="input channels")
+    c_out = validate.integer(c_out, "c_out", meaning="output channels")
     layers = [nn.Conv2d(c_in, c_out, 3, padding=1, bias=not batchnorm)]
     if pool:
         layers.append(nn.MaxPool2d(2))
@@ -101,6 +103,10 @@ def cifar_net(**config) -> CifarNet:
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
+    """Number of (trainable) parameters of ``model``."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"expected model: an nn.Module, got {type(model).__name__}"
+                        + (" (a state_dict? pass the model itself)" if isinstance(model, dict) else ""))
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
@@ -142,6 +148,9 @@ def layer_table(model: nn.Module, input_shape=(1, 3, 32, 32)) -> list[dict]:
     Runs one forward pass on zeros of ``input_shape`` (eval mode, no gradients). Notebook 02
     prints it to check notebook 01's output-size and parameter-count formulas.
     """
+    if len(tuple(input_shape)) != 4:
+        raise ValueError(f"expected input_shape: (N, C, H, W), e.g. (1, 3, 32, 32), got "
+                         f"{tuple(input_shape)}")
     rows, hooks = [], []
     for name, module in model.named_modules():
         if len(list(module.children())) == 0:
@@ -161,6 +170,10 @@ def layer_table(model: nn.Module, input_shape=(1, 3, 32, 32)) -> list[dict]:
     return rows
 
 
+def _profile(profile: str | None) -> str:
+    return validate.choice(profile or runtime.get_profile(), runtime.PROFILES, "profile")
+
+
 def checkpoint_dir() -> Path:
     path = data.data_dir() / "checkpoints"
     path.mkdir(parents=True, exist_ok=True)
@@ -169,12 +182,12 @@ def checkpoint_dir() -> Path:
 
 def cifar_checkpoint_path(profile: str | None = None) -> Path:
     """Where notebook 02 stores its trained model for this profile (reused by 03, 04, 07)."""
-    return checkpoint_dir() / f"cifar_net_{profile or runtime.get_profile()}.pt"
+    return checkpoint_dir() / f"cifar_net_{_profile(profile)}.pt"
 
 
 def run_checkpoint_path(profile: str | None = None) -> Path:
     """The resumable training state of notebook 02's run (optimizer, epoch, history...)."""
-    return checkpoint_dir() / f"cifar_net_{profile or runtime.get_profile()}_run.pt"
+    return checkpoint_dir() / f"cifar_net_{_profile(profile)}_run.pt"
 
 
 def save_checkpoint(path, model: nn.Module, made_from: dict | None = None, **extra) -> Path:
@@ -201,6 +214,10 @@ def load_checkpoint(path, model: nn.Module | None = None) -> tuple[nn.Module, di
         raise ValueError(f"{path} is not a usable checkpoint (see the line above): delete it "
                          f"and run notebook 02 again")
     if model is None:
+        kind = (payload.get("config") or {}).get("kind")
+        if kind is not None:
+            raise ValueError(f"expected a CifarNet checkpoint, got one of a {kind!r} autoencoder: "
+                             f"read it with helpers.autoencoders.load_autoencoder")
         model = CifarNet(**dict(payload.get("config") or {}))
     model.load_state_dict(payload["state"])
     return model, {k: v for k, v in payload.items() if k != "state"}
@@ -209,6 +226,10 @@ def load_checkpoint(path, model: nn.Module | None = None) -> tuple[nn.Module, di
 def cifar_record(source: str, recipe_: dict) -> dict:
     """What notebook 02's trained model records, and what a reuse must match: the CIFAR-10
     source it was trained on (``torchvision`` / ``image-folder`` / ``synthetic``) and the recipe."""
+    validate.choice(source, artifacts.SOURCE_WORDS, "source")
+    if not isinstance(recipe_, dict):
+        raise TypeError(f"expected recipe_: a dict of training settings such as recipe(), got "
+                        f"{type(recipe_).__name__} {recipe_!r}")
     return {"dataset": "cifar10", "source": source, "recipe": dict(recipe_)}
 
 
@@ -217,8 +238,9 @@ def cached_cifar_model(profile: str | None = None, source: str | None = None):
     trained on other data (``source``: the CIFAR-10 source present now, default: what
     :func:`helpers.data.cifar10` finds) or with another recipe; one line then says which."""
     profile = profile or runtime.get_profile()
+    recipe_ = recipe(profile)                      # an unknown profile fails before any data is read
     source = source or data.cifar10("test", n=1, verbose=False).source
-    expected = cifar_record(source, recipe(profile))
+    expected = cifar_record(source, recipe_)
     payload = artifacts.load(cifar_checkpoint_path(profile), expected, what="cifar model",
                              action="not reused")
     if payload is None:

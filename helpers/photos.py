@@ -10,6 +10,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import validate
+
 #: name -> (package, loader description); all ship with the installed wheels
 PHOTOS = {
     "cat": "skimage.data.chelsea",
@@ -61,6 +63,11 @@ def photo(name: str, gray: bool = False) -> np.ndarray:
 
 def to_tensor(img: np.ndarray) -> torch.Tensor:
     """``(H, W, 3)`` or ``(H, W)`` array in [0, 1] -> ``(C, H, W)`` float32 tensor."""
+    shape = np.shape(img)
+    if not (len(shape) == 2 or (len(shape) == 3 and shape[2] in (1, 3))):
+        raise ValueError(f"expected img: an (H, W, 3) or (H, W) array (channels last), got shape "
+                         f"{tuple(shape)}" + (": this looks channels-first, use img.transpose(1, 2, 0)"
+                                              if len(shape) == 3 and shape[0] in (1, 3) else ""))
     t = torch.as_tensor(np.ascontiguousarray(img), dtype=torch.float32)
     return t[None] if t.ndim == 2 else t.permute(2, 0, 1).contiguous()
 
@@ -72,9 +79,20 @@ def imagenet_preprocess(img: np.ndarray | torch.Tensor, resize: int = 256, crop:
     ``crop x crop``. Input ``(H, W, 3)`` array or ``(3, H, W)`` tensor in [0, 1];
     output ``(3, crop, crop)`` float32 in [0, 1].
     """
+    resize = validate.integer(resize, "resize", meaning="pixels of the shorter side")
+    crop = validate.integer(crop, "crop", maximum=resize, meaning="pixels of the centre square")
+    if not isinstance(img, (np.ndarray, torch.Tensor)):
+        raise TypeError(f"expected img: an (H, W, 3) array or a (3, H, W) tensor, got "
+                        f"{type(img).__name__}")
+    if img.dtype in (np.uint8, torch.uint8):
+        raise TypeError(f"expected img: floats in [0, 1], got dtype {img.dtype}: divide by 255")
     x = to_tensor(img) if isinstance(img, np.ndarray) else img.float()
     if x.ndim != 3 or x.shape[0] != 3:
         raise ValueError(f"expected a colour image (H, W, 3) or (3, H, W), got {tuple(x.shape)}")
+    lo, hi = float(x.min()), float(x.max())
+    if lo < -validate.RANGE_TOL or hi > 1 + validate.RANGE_TOL:
+        raise ValueError(f"expected img: pixels in [0, 1], got range [{lo:.3g}, {hi:.3g}]"
+                         + (": divide by 255" if hi > 10 else ""))
     h, w = x.shape[1:]
     # as torchvision's Resize(int): the short side becomes `resize`, the long side is truncated
     size = (resize, int(resize * w / h)) if h <= w else (int(resize * h / w), resize)
@@ -85,5 +103,8 @@ def imagenet_preprocess(img: np.ndarray | torch.Tensor, resize: int = 256, crop:
 
 def imagenet_batch(names=IMAGENET_PHOTOS) -> tuple[torch.Tensor, list[str]]:
     """The named photos preprocessed for ImageNet: ``(N, 3, 224, 224)`` in [0, 1], names."""
+    if isinstance(names, str):
+        raise TypeError(f"expected names: a list of photo names, got the string {names!r}: "
+                        f"use [{names!r}]")
     names = list(names)
     return torch.stack([imagenet_preprocess(photo(n)) for n in names]), names

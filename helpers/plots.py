@@ -11,6 +11,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from . import validate
+
 plt.rcParams.update({"figure.dpi": 100, "axes.titlesize": 11, "axes.labelsize": 11,
                      "font.size": 11, "legend.fontsize": 10})
 
@@ -31,7 +33,9 @@ def to_numpy_image(img, mean=None, std=None) -> np.ndarray:
     if img.ndim == 3 and img.shape[2] == 1:
         img = img[..., 0]
     if img.ndim not in (2, 3):
-        raise ValueError(f"cannot show an array of shape {img.shape} as an image")
+        raise ValueError(f"expected img: one image (C, H, W) with C = 1 or 3, or (H, W[, 3]), got "
+                         f"shape {img.shape}" + (": pass one image, images[i], or show a batch with "
+                                                 "show_images" if img.ndim == 4 else ""))
     return np.clip(img, 0, 1)
 
 
@@ -47,7 +51,9 @@ def show_images(images, titles=None, ncols: int = 8, size: float = 1.6, mean=Non
     images = list(images)
     n = len(images)
     if n == 0:
-        raise ValueError("show_images got no images")
+        raise ValueError("expected images: an (N, C, H, W) batch or a list of images with N >= 1, "
+                         "got none")
+    ncols = validate.integer(ncols, "ncols", meaning="images per row")
     ncols = min(ncols, n)
     nrows = math.ceil(n / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + (0.4 if suptitle else 0)),
@@ -71,7 +77,13 @@ def plot_curves(history: dict, keys=None, title: str | None = None, logy: bool =
 
     Keys sharing a suffix (``loss``, ``acc``) share a panel. Returns the figure.
     """
+    if not isinstance(history, dict):
+        raise TypeError(f"expected history: a dict of lists such as fit() returns, got "
+                        f"{type(history).__name__}")
     keys = [k for k in (keys or history) if isinstance(history.get(k), (list, tuple)) and history[k]]
+    if not keys:
+        raise ValueError(f"expected history: at least one non-empty list among the keys "
+                         f"{list(keys_or_all(history, keys))}, got none to plot")
     groups: dict[str, list[str]] = {}
     for k in keys:
         groups.setdefault(k.split("_")[-1], []).append(k)
@@ -93,6 +105,9 @@ def plot_curves(history: dict, keys=None, title: str | None = None, logy: bool =
 
 def bar_table(labels, values, ylabel: str = "", title: str | None = None, fmt: str = "{:.3g}"):
     """A bar chart with the value printed on each bar (a 'table' that reads on a projector)."""
+    labels, values = list(labels), list(values)
+    if len(values) != len(labels):
+        raise ValueError(f"expected values: one per label ({len(labels)}), got {len(values)}")
     fig, ax = plt.subplots(figsize=(max(4, 0.9 * len(labels) + 2), 3.4))
     bars = ax.bar([str(s) for s in labels], values, color="tab:blue")
     for b, v in zip(bars, values):

@@ -134,7 +134,7 @@ echo "--------------------------------------------------------------------------
 # but caches, checkpoints and saved models written by this older torch stay in $VENV/data and
 # never meet .venv's runs. COMPAT_SHARED_DATA=1 uses data/ itself.
 if [ "${COMPAT_SHARED_DATA:-0}" != 1 ]; then
-  DATA=$PWD/$VENV/data
+  DATA=$(realpath -m "$VENV")/data
   mkdir -p "$DATA"
   for d in data/*/; do
     d=${d%/}; name=${d#data/}
@@ -149,7 +149,7 @@ if [ "${COMPAT_SHARED_DATA:-0}" != 1 ]; then
 fi
 
 T_TEST0=$(date +%s)
-PATH="$PWD/$VENV/bin:$PATH" NB_PROFILE=smoke "$PY" -m pytest -q \
+PATH="$(realpath -m "$VENV")/bin:$PATH" NB_PROFILE=smoke "$PY" -m pytest -q \
   --junitxml="$VENV/compat-junit.xml" "${PYTEST_ARGS[@]}"
 RC=$?
 T_TEST=$(( $(date +%s) - T_TEST0 ))
