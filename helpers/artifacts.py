@@ -21,6 +21,8 @@ from pathlib import Path
 
 import torch
 
+from . import validate
+
 #: bump when the layout of saved files changes: older files are then rebuilt, not loaded
 FORMAT = 2
 
@@ -102,6 +104,9 @@ def load(path, expected: dict, what: str = "file", action: str = "rebuilding it"
 
 def describe_difference(saved: dict, now: dict) -> str:
     """``""`` if ``saved`` agrees with ``now`` on every key of ``now``, else a phrase."""
+    if not isinstance(saved, dict) or not isinstance(now, dict):
+        raise TypeError(f"expected saved and now: two dicts of what a file was made from, got "
+                        f"{type(saved).__name__} and {type(now).__name__}")
     if "source" in now and "source" in saved and saved["source"] != now["source"]:
         was = SOURCE_WORDS.get(saved.get("source"), str(saved.get("source")))
         is_ = SOURCE_WORDS.get(now.get("source"), str(now.get("source")))
@@ -137,6 +142,8 @@ def _short(value, limit: int = 70) -> str:
 def digest(*tensors, sample: int | None = None) -> str:
     """A short sha256 of tensors' shapes and bytes. ``sample=k`` hashes only k evenly spaced
     rows of each (enough to tell datasets apart, cheap for a large tensor on a GPU)."""
+    if sample is not None:
+        sample = validate.integer(sample, "sample", meaning="rows to hash, or None for all")
     h = hashlib.sha256()
     for t in tensors:
         t = torch.as_tensor(t).detach()

@@ -142,6 +142,7 @@ def loss_and_grad(model: nn.Module, x_adv: torch.Tensor, labels: torch.Tensor,
     For a targeted attack the sign is flipped (we ascend ``-loss(target)``), so the caller
     always steps *up* the returned gradient. Only the input gets a gradient.
     """
+    validate.images(x_adv, "x_adv", check_range=False)
     labels = _labels(labels, x_adv, "labels")
     x_adv = x_adv.detach().requires_grad_(True)
     use_amp = amp and x_adv.device.type == "cuda"

@@ -299,7 +299,8 @@ def checkpoint_path(kind: str = "conv", k: int = 32, profile: str | None = None)
         raise ValueError(f"unknown autoencoder kind {kind!r}: expected one of {', '.join(KINDS)}")
     if profile is not None:
         validate.choice(profile, runtime.PROFILES, "profile")
-    return models.checkpoint_dir() / f"fashion_{kind}_ae_k{check_k(k)}_{profile or runtime.get_profile()}.pt"
+    k = check_k(k)
+    return models.checkpoint_dir() / f"fashion_{kind}_ae_k{k}_{profile or runtime.get_profile()}.pt"
 
 
 def fashion_record(source: str, n_train: int) -> dict:

@@ -182,12 +182,14 @@ def checkpoint_dir() -> Path:
 
 def cifar_checkpoint_path(profile: str | None = None) -> Path:
     """Where notebook 02 stores its trained model for this profile (reused by 03, 04, 07)."""
-    return checkpoint_dir() / f"cifar_net_{_profile(profile)}.pt"
+    profile = _profile(profile)
+    return checkpoint_dir() / f"cifar_net_{profile}.pt"
 
 
 def run_checkpoint_path(profile: str | None = None) -> Path:
     """The resumable training state of notebook 02's run (optimizer, epoch, history...)."""
-    return checkpoint_dir() / f"cifar_net_{_profile(profile)}_run.pt"
+    profile = _profile(profile)
+    return checkpoint_dir() / f"cifar_net_{profile}_run.pt"
 
 
 def save_checkpoint(path, model: nn.Module, made_from: dict | None = None, **extra) -> Path:

@@ -80,10 +80,11 @@ def plot_curves(history: dict, keys=None, title: str | None = None, logy: bool =
     if not isinstance(history, dict):
         raise TypeError(f"expected history: a dict of lists such as fit() returns, got "
                         f"{type(history).__name__}")
-    keys = [k for k in (keys or history) if isinstance(history.get(k), (list, tuple)) and history[k]]
+    wanted = list(keys or history)
+    keys = [k for k in wanted if isinstance(history.get(k), (list, tuple)) and history[k]]
     if not keys:
         raise ValueError(f"expected history: at least one non-empty list among the keys "
-                         f"{list(keys_or_all(history, keys))}, got none to plot")
+                         f"{wanted}, got none to plot")
     groups: dict[str, list[str]] = {}
     for k in keys:
         groups.setdefault(k.split("_")[-1], []).append(k)

@@ -13,7 +13,7 @@ import os
 import torch
 import torch.nn as nn
 
-from . import data, runtime
+from . import data, runtime, validate
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -33,6 +33,9 @@ class Normalize(nn.Module):
 
     def __init__(self, mean=IMAGENET_MEAN, std=IMAGENET_STD):
         super().__init__()
+        if len(mean) != len(std) or min(std) <= 0:
+            raise ValueError(f"expected mean and std: one value per channel each, std > 0, got "
+                             f"mean {tuple(mean)} and std {tuple(std)}")
         self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1))
         self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1))
 
@@ -51,6 +54,8 @@ class PixelModel(nn.Module):
     def __init__(self, net: nn.Module, classes, source: str, arch: str,
                  mean=IMAGENET_MEAN, std=IMAGENET_STD):
         super().__init__()
+        if not isinstance(net, nn.Module):
+            raise TypeError(f"expected net: an nn.Module classifier, got {type(net).__name__}")
         self.normalize = Normalize(mean, std)
         self.net = net
         self.classes, self.source, self.arch = list(classes), source, arch
@@ -158,6 +163,8 @@ def resnet18(**kw) -> PixelModel:
 
 def top_k(model: PixelModel, x: torch.Tensor, k: int = 5) -> list[list[tuple[str, float]]]:
     """Top-k (class name, probability) per image. x: (N, 3, H, W) float in [0, 1]."""
+    x = validate.images(x, "x")
+    k = validate.integer(k, "k", maximum=len(model.classes), meaning="classes to list per image")
     with torch.no_grad():
         p = model(x).softmax(dim=1)
     probs, idx = p.topk(k, dim=1)

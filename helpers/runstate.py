@@ -22,6 +22,8 @@ from . import artifacts
 
 def state_copy(model: nn.Module) -> dict:
     """A detached copy of ``model.state_dict()`` (kept in memory to roll back to)."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"expected model: an nn.Module, got {type(model).__name__}")
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
@@ -41,8 +43,14 @@ class Run:
     done: bool = False      # the run ended (all epochs, or early stopping)
 
 
+def _check_run(run) -> None:
+    if not isinstance(run, Run):
+        raise TypeError(f"expected run: a helpers.runstate.Run, got {type(run).__name__}")
+
+
 def save(path, run: Run, record: dict, device: torch.device) -> Path:
     """Write the run's full state after an epoch; ``record`` says what it was made from."""
+    _check_run(run)
     return artifacts.save(path, dict(
         state={k: v.detach().cpu() for k, v in run.model.state_dict().items()},
         config=getattr(run.model, "config", {}), epoch=run.epoch, done=run.done,
@@ -55,6 +63,7 @@ def save(path, run: Run, record: dict, device: torch.device) -> Path:
 def resume(path, run: Run, record: dict, device: torch.device, total_epochs: int) -> bool:
     """Restore ``run`` from ``path`` if that file holds a run made from ``record``; else leave
     it untouched. Either way one line says what happened (or why the file was not used)."""
+    _check_run(run)
     payload = artifacts.load(path, record, what="fit", action="training again")
     if payload is None:
         return False

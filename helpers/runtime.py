@@ -16,6 +16,7 @@ Environment variables (all optional):
 from __future__ import annotations
 
 import json
+import numbers
 import os
 import platform
 import random
@@ -81,6 +82,9 @@ def get_device(prefer: str | None = None) -> torch.device:
 
 
 def device_name(device: torch.device) -> str:
+    if not isinstance(device, torch.device):
+        raise TypeError(f"expected device: a torch.device such as rt.device, got "
+                        f"{type(device).__name__} {device!r}: use torch.device({device!r})")
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
     if device.type == "mps":
@@ -90,6 +94,8 @@ def device_name(device: torch.device) -> str:
 
 def seed_everything(seed: int = 0) -> None:
     """Seed Python, NumPy and PyTorch (all devices) so a run is repeatable."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"expected seed: an integer, got {seed!r}")
     random.seed(seed)
     np.random.seed(seed % (2**32))
     torch.manual_seed(seed)
@@ -110,6 +116,8 @@ def on_colab() -> bool:
 def num_workers(profile: str | None = None) -> int:
     """A safe DataLoader worker count: never more than the cores, 2 on Colab, 0 in smoke."""
     profile = profile or get_profile()
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}: expected one of {', '.join(PROFILES)}")
     if profile == "smoke":
         return 0
     cores = cpu_count()
@@ -128,6 +136,9 @@ def offline_forced() -> bool:
 
 def record_source(name: str, description: str) -> None:
     """Remember which data a notebook used (printed by the runner's summary line)."""
+    if not isinstance(name, str) or not isinstance(description, str):
+        raise TypeError(f"expected name and description: two strings, got "
+                        f"{type(name).__name__} and {type(description).__name__}")
     SOURCES[name] = description
     _write_report()
 
@@ -193,6 +204,9 @@ def check_versions(installed: dict | None = None) -> None:
     (default: what this environment has)."""
     from importlib.metadata import PackageNotFoundError, version
 
+    if installed is not None and not isinstance(installed, dict):
+        raise TypeError(f"expected installed: a dict of name -> version string such as "
+                        f"{{'torch': '2.5.1'}}, got {type(installed).__name__} {installed!r}")
     problems = []
     for name, oldest in MIN_VERSIONS.items():
         try:

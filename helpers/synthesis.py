@@ -19,6 +19,9 @@ from .interpret import _device, _score, forward_to, no_inplace  # noqa: F401
 # --------------------------------------------------------------------------- synthesis
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     """Separable Gaussian blur of ``(N, C, H, W)`` with reflect padding (radius 2 sigma)."""
+    validate.images(x, "x", check_range=False)
+    sigma = validate.number(sigma, "sigma", minimum=0, strict_minimum=True,
+                            meaning="blur width in pixels")
     r = max(1, int(round(2 * sigma)))
     t = torch.arange(-r, r + 1, dtype=x.dtype, device=x.device)
     k = torch.exp(-t ** 2 / (2 * sigma ** 2))

@@ -78,7 +78,11 @@ def augment(x: torch.Tensor, pad: int = 4, flip: bool = True, generator=None) ->
 def amp_dtype(device, amp="auto"):
     """The autocast dtype :func:`fit` uses: bf16 on GPUs that have it, fp16 on older ones
     (T4, V100: these need a gradient scaler), ``None`` (full fp32) on CPU/MPS or ``amp=False``."""
-    device = torch.device(device)
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"expected device: a torch.device or a name such as 'cpu' or 'cuda', "
+                         f"got {device!r}") from None
     if amp is False or amp is None or device.type != "cuda":
         return None
     # native bf16 needs compute capability 8.0 (Ampere) or newer; is_bf16_supported() also
@@ -103,7 +107,9 @@ def evaluate(model: nn.Module, data, batch_size: int = 500, device=None, tta: bo
     ``tta=True`` averages the probabilities of each image and its mirror image.
     """
     device = device or next(model.parameters()).device
+    batch_size = validate.integer(batch_size, "batch_size")
     x, y = as_tensors(data, device)
+    validate.images(x, "images")
     dtype = amp_dtype(device, amp)
     was_training = model.training
     model.eval()
@@ -123,6 +129,8 @@ def evaluate(model: nn.Module, data, batch_size: int = 500, device=None, tta: bo
 @torch.no_grad()
 def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
     """Softmax probabilities ``(N, classes)`` for ``x: (N, C, H, W)`` in [0, 1] (eval mode)."""
+    validate.images(x, "x")
+    batch_size = validate.integer(batch_size, "batch_size")
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
