@@ -3,7 +3,7 @@
     python benchmarks/data_speed.py
 
 Target (issue: foundation): offline, every helper that would download returns its labelled
-stand-in within 5 seconds. The network probe is bounded by helpers.data.PROBE_TIMEOUT_S.
+stand-in within 5 seconds. The network probe is bounded by helpers.download.PROBE_TIMEOUT_S.
 """
 import os
 import platform

@@ -7,104 +7,25 @@ notebooks 05 and 06. Every dataset comes back as an :class:`ImageData`:
 (``"torchvision"`` for the checksummed real data, ``"image-folder"`` for a class-folder copy
 of the real images, ``"synthetic"`` for a stand-in).
 
-Downloads go to a temporary folder inside the data directory, are verified by torchvision's
-checksums, and only then moved into place, so a partial download is never read as data.
+Downloads (:mod:`helpers.download`) go to a temporary folder inside the data directory, are
+verified by torchvision's checksums, and only then moved into place, so a partial download is
+never read as data.
 """
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import tempfile
-import threading
 from pathlib import Path
-from urllib.parse import urlparse
 
 import torch
 
-from . import artifacts, imagefolder, runtime, standins, validate
+from . import artifacts, download, imagefolder, runtime, standins, validate
 from .standins import CIFAR10_CLASSES, FASHION_CLASSES
 
 DATASETS = ("cifar10", "fashion_mnist")
-PROBE_TIMEOUT_S = 3.0      # how long we wait to learn whether a host answers
-DOWNLOAD_TIMEOUT_S = 30.0  # per socket operation once a download is under way
 
 
 #: where datasets, weights, checkpoints and caches live (defined in :mod:`helpers.runtime`,
 #: which every module may import; kept here under its old name)
 data_dir = runtime.data_dir
-
-
-# --------------------------------------------------------------------------- network
-_REACHABLE: dict[str, bool] = {}
-
-
-def host_reachable(url: str, timeout: float = PROBE_TIMEOUT_S) -> bool:
-    """True if the URL's host accepts a TCP connection within ``timeout`` seconds.
-
-    Runs in a thread so that a slow DNS lookup cannot block longer than the timeout.
-    ``NB_OFFLINE=1`` answers False without trying. Results are cached per host.
-    """
-    parsed = urlparse(url) if isinstance(url, str) else None
-    if parsed is None or not parsed.hostname:
-        raise ValueError(f"expected url: an address with a host, like https://example.org/file, "
-                         f"got {url!r}")
-    validate.number(timeout, "timeout", minimum=0, strict_minimum=True, meaning="seconds")
-    if runtime.offline_forced():
-        return False
-    host, port = parsed.hostname, parsed.port or (443 if parsed.scheme == "https" else 80)
-    if host in _REACHABLE:
-        return _REACHABLE[host]
-    result = [False]
-
-    def probe():
-        try:
-            with socket.create_connection((host, port), timeout=timeout):
-                result[0] = True
-        except OSError:
-            pass
-
-    worker = threading.Thread(target=probe, daemon=True)
-    worker.start()
-    worker.join(timeout)
-    _REACHABLE[host] = result[0]
-    return result[0]
-
-
-class _socket_timeout:
-    """Context manager bounding every socket operation of a download."""
-
-    def __init__(self, seconds: float):
-        self.seconds = seconds
-
-    def __enter__(self):
-        self.old = socket.getdefaulttimeout()
-        socket.setdefaulttimeout(self.seconds)
-
-    def __exit__(self, *exc):
-        socket.setdefaulttimeout(self.old)
-
-
-def download_into_place(fetch, produced: str, dest_root: Path) -> Path:
-    """Run ``fetch(tmp_root)`` in a temporary folder, then move ``tmp_root/produced`` to
-    ``dest_root/produced``. ``fetch`` must verify what it downloads (torchvision does md5).
-    A failure leaves nothing behind in ``dest_root``."""
-    if not callable(fetch):
-        raise TypeError(f"expected fetch: a function fetch(tmp_root) that downloads into "
-                        f"tmp_root, got {type(fetch).__name__}")
-    dest_root = Path(dest_root)
-    dest_root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".partial-", dir=dest_root))
-    try:
-        with _socket_timeout(DOWNLOAD_TIMEOUT_S):
-            fetch(tmp)
-        target = dest_root / produced
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp / produced, target)
-        return target
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- dataset
@@ -271,9 +192,9 @@ def load(name: str, split: str = "train", n: int | None = None, seed: int = 0,
         else:
             return _finish(name, split, images, labels, spec, "torchvision", n, seed, verbose)
     if download and not reason:
-        if host_reachable(spec["url"]):
+        if download.host_reachable(spec["url"]):
             try:
-                download_into_place(spec["fetch"], spec["folder"], root)
+                download.download_into_place(spec["fetch"], spec["folder"], root)
                 images, labels = spec["reader"](root, train)
                 return _finish(name, split, images, labels, spec, "torchvision", n, seed, verbose)
             except Exception as err:

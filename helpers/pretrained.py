@@ -13,7 +13,7 @@ import os
 import torch
 import torch.nn as nn
 
-from . import data, runtime, validate
+from . import download, runtime, validate
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -80,7 +80,7 @@ def _weights(arch: str):
 def weights_path(arch: str):
     """Where the weights file of ``arch`` is cached (the file name torchvision uses)."""
     w = _weights(arch)
-    return data.data_dir() / "weights" / os.path.basename(w.url)
+    return runtime.data_dir() / "weights" / os.path.basename(w.url)
 
 
 def _download(url: str, dest) -> None:
@@ -90,7 +90,7 @@ def _download(url: str, dest) -> None:
 
     dest.parent.mkdir(parents=True, exist_ok=True)
     match = HASH_REGEX.search(os.path.basename(url))
-    with data._socket_timeout(data.DOWNLOAD_TIMEOUT_S):
+    with download.socket_timeout(download.DOWNLOAD_TIMEOUT_S):
         download_url_to_file(url, str(dest), hash_prefix=match.group(1) if match else None,
                              progress=True)
 
@@ -123,7 +123,7 @@ def imagenet_model(arch: str = "resnet18", download: bool = True, verbose: bool 
              f"to {path}")
     reason = ""
     if not path.exists() and download:
-        if data.host_reachable(w.url):
+        if download.host_reachable(w.url):
             try:
                 _download(w.url, path)
             except Exception as err:

@@ -37,7 +37,7 @@ import torch
 import torch.nn as nn
 
 import helpers
-from helpers import (artifacts, attacks, autoencoders, checks, conv, data, fallback, features,
+from helpers import (artifacts, attacks, autoencoders, checks, conv, data, download, fallback, features,
                      imagefolder, interpret, linalg, models, photos, plots, pretrained, runstate,
                      runtime, standins, synthesis, train, validate)
 
@@ -268,9 +268,10 @@ bad(data.cifar10, "split", V, r"expected 'train' or 'test'", lambda: data.cifar1
 bad(data.cifar10, "n fraction", V, r"expected n", lambda: data.cifar10(n=2.5))
 bad(data.fashion_mnist, "n<0", V, r"expected n", lambda: data.fashion_mnist(n=-5))
 bad(data.fashion_mnist, "split", V, r"expected 'train' or 'test'", lambda: data.fashion_mnist("dev"))
-bad(data.host_reachable, "no host", V, r"expected url: an address with a host", lambda: data.host_reachable("cifar-10-python.tar.gz"))
-bad(data.host_reachable, "timeout=0", V, r"expected timeout \(seconds\): a number > 0", lambda: data.host_reachable("https://example.org", timeout=0))
-bad(data.download_into_place, "fetch", T, r"expected fetch: a function fetch\(tmp_root\)", lambda: data.download_into_place("https://example.org/x", "x", NOWHERE.parent))
+bad(download.host_reachable, "no host", V, r"expected url: an address with a host", lambda: download.host_reachable("cifar-10-python.tar.gz"))
+bad(download.host_reachable, "timeout=0", V, r"expected timeout \(seconds\): a number > 0", lambda: download.host_reachable("https://example.org", timeout=0))
+bad(download.socket_timeout, "seconds=0", V, r"expected seconds \(per socket operation\): a number > 0", lambda: download.socket_timeout(0))
+bad(download.download_into_place, "fetch", T, r"expected fetch: a function fetch\(tmp_root\)", lambda: download.download_into_place("https://example.org/x", "x", NOWHERE.parent))
 bad(data.ImageData, "float images", T, r"images must be a \(N, C, H, W\) uint8 tensor", lambda: data.ImageData(x8(), y(), "abc", "t", "train", "synthetic"))
 bad(data.ImageData, "labels", V, r"labels must have shape \(2,\)", lambda: data.ImageData(uint8(2, 3, 8, 8), y(3), "abc", "t", "train", "synthetic"))
 

@@ -4,7 +4,7 @@ import time
 import pytest
 import torch
 
-from helpers import data, photos, pretrained, standins
+from helpers import data, download, photos, pretrained, standins
 
 
 @pytest.fixture
@@ -54,14 +54,14 @@ def test_offline_loader_returns_labelled_standin_fast(empty_data_dir, monkeypatc
         raise OSError("timed out")
 
     monkeypatch.setattr(data.socket, "create_connection", never_answers)
-    monkeypatch.setattr(data, "PROBE_TIMEOUT_S", 1.0)
-    data._REACHABLE.clear()
+    monkeypatch.setattr(download, "PROBE_TIMEOUT_S", 1.0)
+    download._REACHABLE.clear()
     t0 = time.perf_counter()
-    assert not data.host_reachable(data._SPECS["cifar10"]["url"], timeout=1.0)
+    assert not download.host_reachable(data._SPECS["cifar10"]["url"], timeout=1.0)
     assert time.perf_counter() - t0 < 3                               # bounded: it cannot hang
-    data._REACHABLE.clear()
+    download._REACHABLE.clear()
     ds = data.cifar10("train", n=500)
-    data._REACHABLE.clear()
+    download._REACHABLE.clear()
     assert ds.source == "synthetic" and not ds.is_real and len(ds) == 500
     assert ds.classes == standins.CIFAR10_CLASSES
     assert "SYNTHETIC" in capsys.readouterr().out
@@ -99,7 +99,7 @@ def test_failed_download_leaves_nothing(tmp_path):
         raise OSError("connection reset")
 
     with pytest.raises(OSError):
-        data.download_into_place(fetch, "thing", tmp_path)
+        download.download_into_place(fetch, "thing", tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 

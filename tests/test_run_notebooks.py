@@ -1,6 +1,9 @@
 """tools/run_notebooks.py: a stalled cell is stopped and named; widgets never block a headless run."""
+import asyncio
 import sys
+import time
 from pathlib import Path
+from queue import Empty
 
 import nbformat
 
@@ -36,3 +39,37 @@ def test_widget_cells_do_not_block_a_headless_run(tmp_path):
     assert r["error"] == "", r
     out = nbformat.read(tmp_path / "out" / "99_demo.ipynb", as_version=4)
     assert "after the widgets" in out.cells[-1].outputs[0]["text"]
+
+
+class _Channel:
+    """A kernel channel whose message is there but whose first waits report nothing."""
+
+    def __init__(self, misses: int):
+        self.misses, self.calls = misses, []
+
+    async def get_msg(self, timeout=None):
+        self.calls.append(timeout)
+        if len(self.calls) <= self.misses:
+            await asyncio.sleep(timeout or 0)
+            raise Empty
+        return {"msg": "reply"}
+
+
+def test_repoll_finds_a_reply_whose_wake_up_was_lost():
+    ch = _Channel(misses=2)
+    t0 = time.monotonic()
+    msg = asyncio.run(run_notebooks.repoll(ch.get_msg, step=0.05)(timeout=900))
+    assert msg == {"msg": "reply"} and len(ch.calls) == 3
+    assert all(t <= 0.05 for t in ch.calls) and time.monotonic() - t0 < 5   # not 900 s
+
+
+def test_repoll_still_times_out():
+    ch = _Channel(misses=10 ** 6)
+    t0 = time.monotonic()
+    try:
+        asyncio.run(run_notebooks.repoll(ch.get_msg, step=0.05)(timeout=0.3))
+    except Empty:
+        pass
+    else:
+        raise AssertionError("a wait with nothing to receive must end in Empty")
+    assert 0.3 <= time.monotonic() - t0 < 2

@@ -16,12 +16,47 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from queue import Empty
 
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError
 
 ROOT = Path(__file__).resolve().parent.parent
+#: longest single wait on a kernel channel before asking again (see :func:`repoll`)
+POLL_STEP_S = 1.0
+
+
+def repoll(get_msg, step: float = POLL_STEP_S):
+    """``get_msg(timeout)`` of a kernel channel, asked again every ``step`` seconds.
+
+    Headless runs of widget cells sometimes lose the wake-up of a reply that has arrived: the
+    wait then lasts its whole timeout (900 s here) although the kernel is idle
+    (jupyter/nbclient#312; seen here after `widgets.interact` cells: a notebook that takes 25 s
+    took 145 s). Many short waits find that message at the next ask. The overall timeout
+    stays what the caller asked for, so a cell that really runs too long is still stopped.
+    """
+    async def get_msg_repolled(timeout=None):
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            wait = step if deadline is None else max(0.0, min(step, deadline - time.monotonic()))
+            try:
+                return await get_msg(timeout=wait)
+            except Empty:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise
+
+    return get_msg_repolled
+
+
+class RepollingClient(NotebookClient):
+    """NotebookClient whose shell and IOPub waits use :func:`repoll`."""
+
+    async def async_start_new_kernel_client(self):
+        kc = await super().async_start_new_kernel_client()
+        for channel in (kc.shell_channel, kc.iopub_channel):
+            channel.get_msg = repoll(channel.get_msg)
+        return kc
 
 
 def cell_name(nb, index) -> str:
@@ -40,7 +75,7 @@ def run_one(path: Path, out_dir: Path, cell_timeout: int) -> dict:
     report_file = Path(tempfile.mkstemp(suffix=".json")[1])
     report_file.write_text("{}")
     os.environ["NB_REPORT"] = str(report_file)
-    client = NotebookClient(nb, timeout=cell_timeout, kernel_name="python3",
+    client = RepollingClient(nb, timeout=cell_timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})
     running = {}
     client.on_cell_start = lambda cell, cell_index: running.update(cell=cell, index=cell_index)
