@@ -17,7 +17,8 @@ from pathlib import Path
 
 import torch
 
-from . import artifacts, download, imagefolder, runtime, standins, validate
+from . import artifacts, imagefolder, runtime, standins, validate
+from .download import download_into_place, host_reachable
 from .standins import CIFAR10_CLASSES, FASHION_CLASSES
 
 DATASETS = ("cifar10", "fashion_mnist")
@@ -192,9 +193,9 @@ def load(name: str, split: str = "train", n: int | None = None, seed: int = 0,
         else:
             return _finish(name, split, images, labels, spec, "torchvision", n, seed, verbose)
     if download and not reason:
-        if download.host_reachable(spec["url"]):
+        if host_reachable(spec["url"]):
             try:
-                download.download_into_place(spec["fetch"], spec["folder"], root)
+                download_into_place(spec["fetch"], spec["folder"], root)
                 images, labels = spec["reader"](root, train)
                 return _finish(name, split, images, labels, spec, "torchvision", n, seed, verbose)
             except Exception as err:

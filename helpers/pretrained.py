@@ -13,7 +13,8 @@ import os
 import torch
 import torch.nn as nn
 
-from . import download, runtime, validate
+from . import runtime, validate
+from .download import DOWNLOAD_TIMEOUT_S, host_reachable, socket_timeout
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -90,7 +91,7 @@ def _download(url: str, dest) -> None:
 
     dest.parent.mkdir(parents=True, exist_ok=True)
     match = HASH_REGEX.search(os.path.basename(url))
-    with download.socket_timeout(download.DOWNLOAD_TIMEOUT_S):
+    with socket_timeout(DOWNLOAD_TIMEOUT_S):
         download_url_to_file(url, str(dest), hash_prefix=match.group(1) if match else None,
                              progress=True)
 
@@ -123,7 +124,7 @@ def imagenet_model(arch: str = "resnet18", download: bool = True, verbose: bool 
              f"to {path}")
     reason = ""
     if not path.exists() and download:
-        if download.host_reachable(w.url):
+        if host_reachable(w.url):
             try:
                 _download(w.url, path)
             except Exception as err:

@@ -53,7 +53,7 @@ def test_offline_loader_returns_labelled_standin_fast(empty_data_dir, monkeypatc
         time.sleep(5)                      # far longer than the probe waits
         raise OSError("timed out")
 
-    monkeypatch.setattr(data.socket, "create_connection", never_answers)
+    monkeypatch.setattr(download.socket, "create_connection", never_answers)
     monkeypatch.setattr(download, "PROBE_TIMEOUT_S", 1.0)
     download._REACHABLE.clear()
     t0 = time.perf_counter()
