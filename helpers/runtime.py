@@ -11,7 +11,8 @@ Environment variables (all optional):
                  place where.
 ``NB_OFFLINE``   ``1`` never touches the network (stand-ins straight away).
 ``NB_DEVICE``    force ``cpu``, ``cuda`` or ``mps``.
-``NB_REPORT``    a JSON file the notebook runner reads (profile, device, data sources).
+``NB_REPORT``    a JSON file the notebook runner reads (profile, device, data sources); an
+                 existing folder gets one ``<title>.json`` per notebook (the test suite's summary).
 """
 from __future__ import annotations
 
@@ -152,6 +153,7 @@ class Runtime:
     data_dir: Path
     seed: int
     sources: dict = field(default_factory=lambda: SOURCES)
+    title: str = ""
 
     def pick(self, *, smoke, cpu, gpu):
         return pick(smoke=smoke, cpu=cpu, gpu=gpu, profile=self.profile)
@@ -165,11 +167,16 @@ def _write_report() -> None:
     if not path or _CURRENT is None:
         return
     report = {
+        "title": _CURRENT.title,
         "profile": _CURRENT.profile,
         "device": str(_CURRENT.device),
         "sources": dict(SOURCES),
     }
-    tmp = Path(path).with_suffix(".tmp")
+    path = Path(path)
+    if path.is_dir():
+        name = re.sub(r"[^A-Za-z0-9]+", "_", _CURRENT.title).strip("_") or f"kernel_{os.getpid()}"
+        path = path / f"{name}.json"
+    tmp = path.with_suffix(".tmp")
     tmp.parent.mkdir(parents=True, exist_ok=True)
     tmp.write_text(json.dumps(report))
     os.replace(tmp, path)
@@ -237,7 +244,8 @@ def setup(seed: int = 0, title: str | None = None, quiet: bool = False) -> Runti
     if profile == "smoke":
         # a 2-core CI box: stop intra-op threads from fighting each other
         torch.set_num_threads(min(torch.get_num_threads(), cpu_count()))
-    _CURRENT = Runtime(profile=profile, device=device, data_dir=data_dir(), seed=seed)
+    _CURRENT = Runtime(profile=profile, device=device, data_dir=data_dir(), seed=seed,
+                       title=title or "")
     SOURCES.clear()
     _write_report()
     if not quiet:

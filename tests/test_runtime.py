@@ -67,6 +67,16 @@ def test_setup_banner_and_report(tmp_path, monkeypatch, capsys):
     assert os.path.isdir(rt.data_dir)
 
 
+def test_report_folder_gets_one_file_per_notebook(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("NB_REPORT", str(tmp_path))             # a folder: the test suite's mode
+    monkeypatch.setenv("NB_PROFILE", "smoke")
+    monkeypatch.setenv("NB_DATA_DIR", str(tmp_path / "d"))
+    runtime.setup(title="07 · Transfer learning", quiet=True)
+    runtime.record_source("CIFAR-10 test", "real")
+    written = json.loads((tmp_path / "07_Transfer_learning.json").read_text())
+    assert written["title"] == "07 · Transfer learning" and written["sources"] == {"CIFAR-10 test": "real"}
+
+
 def test_version_floor_passes_here_and_names_what_to_install():
     runtime.check_versions()                                     # this environment is supported
     runtime.check_versions({"torch": "2.5.1+cu124", "torchvision": "0.20.1"})   # the oldest tested

@@ -74,7 +74,8 @@ def run_one(path: Path, out_dir: Path, cell_timeout: int) -> dict:
     nb = nbformat.read(path, as_version=4)
     report_file = Path(tempfile.mkstemp(suffix=".json")[1])
     report_file.write_text("{}")
-    os.environ["NB_REPORT"] = str(report_file)
+    previous_report = os.environ.get("NB_REPORT")
+    os.environ["NB_REPORT"] = str(report_file)          # the kernel inherits it
     client = RepollingClient(nb, timeout=cell_timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})
     running = {}
@@ -91,6 +92,10 @@ def run_one(path: Path, out_dir: Path, cell_timeout: int) -> dict:
     except Exception as err:  # kernel died, etc.
         error = f"{type(err).__name__}: {err}"[:200]
     seconds = time.perf_counter() - t0
+    if previous_report is None:
+        os.environ.pop("NB_REPORT", None)
+    else:
+        os.environ["NB_REPORT"] = previous_report
     out_dir.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, out_dir / path.name)
     try:
