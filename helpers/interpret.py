@@ -183,59 +183,65 @@ def gram_matrix(f: torch.Tensor) -> torch.Tensor:
 
 
 # --------------------------------------------------------------------------- ReLU rules
-def relu_backward(x: torch.Tensor, grad: torch.Tensor, mode: str = "backprop") -> torch.Tensor:
+def relu_backward(x: torch.Tensor, grad: torch.Tensor, mode: str = "backprop",
+                  upper: float | None = None) -> torch.Tensor:
     """The gradient a ReLU passes back, given its input ``x`` and the upstream ``grad``.
 
     backprop: grad * [x > 0]; deconvnet: grad * [grad > 0]; guided: grad * [x > 0] * [grad > 0].
+    ``upper`` (6 for ReLU6, whose output is flat above 6): "where the unit was active" is
+    ``0 < x < upper`` instead of ``x > 0``.
     """
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}: choose one of {', '.join(MODES)}")
+    active = (x > 0) if upper is None else (x > 0) & (x < upper)
     if mode == "backprop":
-        return grad * (x > 0)
+        return grad * active
     if mode == "deconvnet":
         return grad.clamp(min=0)
-    return grad.clamp(min=0) * (x > 0)
+    return grad.clamp(min=0) * active
 
 
 class _RuleReLU(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, mode):
+    def forward(ctx, x, mode, upper):
         ctx.save_for_backward(x)
-        ctx.mode = mode
-        return x.clamp(min=0)
+        ctx.mode, ctx.upper = mode, upper
+        return x.clamp(min=0, max=upper)
 
     @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
-        return relu_backward(x, grad, ctx.mode), None
+        return relu_backward(x, grad, ctx.mode, ctx.upper), None, None
 
 
 class RuleReLU(nn.Module):
-    """A ReLU whose backward pass follows ``mode`` (``"backprop"``, ``"deconvnet"``, ``"guided"``)."""
+    """A ReLU (or ReLU6 with ``upper=6``) whose backward pass follows ``mode``
+    (``"backprop"``, ``"deconvnet"``, ``"guided"``)."""
 
-    def __init__(self, mode: str = "guided"):
+    def __init__(self, mode: str = "guided", upper: float | None = None):
         super().__init__()
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}: choose one of {', '.join(MODES)}")
-        self.mode = mode
+        self.mode, self.upper = mode, upper
 
     def forward(self, x):
-        return _RuleReLU.apply(x, self.mode)
+        return _RuleReLU.apply(x, self.mode, self.upper)
 
 
 @contextlib.contextmanager
 def swap_relus(model: nn.Module, mode: str = "guided"):
-    """Replace every ``nn.ReLU`` module by :class:`RuleReLU` for the block; always restored.
-
-    Only ReLU *modules* are swapped (a functional ``F.relu`` inside ``forward`` is not).
+    """Replace every ``nn.ReLU`` and ``nn.ReLU6`` module by :class:`RuleReLU` for the block;
+    always restored. Only activation *modules* are swapped (a functional ``F.relu`` inside
+    ``forward`` is not): ResNets and the EfficientNet-Lite of :mod:`helpers.effnet_lite` use
+    modules for all of theirs.
     """
-    rule = RuleReLU(mode)
+    rules = {nn.ReLU: RuleReLU(mode), nn.ReLU6: RuleReLU(mode, upper=6.0)}
     swapped = []
     try:
         for parent in model.modules():
             for name, child in list(parent.named_children()):
-                if isinstance(child, nn.ReLU):
-                    setattr(parent, name, rule)
+                if type(child) in rules:
+                    setattr(parent, name, rules[type(child)])
                     swapped.append((parent, name, child))
         yield model
     finally:

@@ -6,6 +6,10 @@ data. Images come back as ``(H, W, 3)`` or ``(H, W)`` float64 NumPy arrays in ``
 """
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -108,3 +112,124 @@ def imagenet_batch(names=IMAGENET_PHOTOS) -> tuple[torch.Tensor, list[str]]:
                         f"use [{names!r}]")
     names = list(names)
     return torch.stack([imagenet_preprocess(photo(n)) for n in names]), names
+
+
+# --------------------------------------------------------------------------- ImageNet photos
+#: the public repository of one real ImageNet photo per class, pinned to one commit
+IMAGENET_SAMPLE_URL = ("https://raw.githubusercontent.com/EliSchwartz/imagenet-sample-images/"
+                       "bc69043e2862758a1906c6a24a792bb28c6bb2ff/")
+#: sha256 of each original file at that commit (``<digest>  <wnid>_<name>.JPEG``)
+IMAGENET_DIGESTS = Path(__file__).with_name("imagenet_sample.sha256")
+
+
+@dataclass
+class PhotoSet:
+    """Photos for an ImageNet network: ``images (N, 3, size, size)`` float in [0, 1],
+    ``labels (N,)`` int64 class indices (None for photos without an ImageNet label),
+    ``names`` (readable, from the file names), ``source`` (one line: where they came from)."""
+
+    images: torch.Tensor
+    labels: torch.Tensor | None
+    names: list[str]
+    source: str
+
+    @property
+    def has_labels(self) -> bool:
+        return self.labels is not None
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+def imagenet_sample_files() -> list[str]:
+    """The 1,000 file names ``<wnid>_<name>.JPEG``, sorted: position = ImageNet class index."""
+    lines = IMAGENET_DIGESTS.read_text().split("\n")
+    return sorted(line.split()[1] for line in lines if line.strip())
+
+
+def _fetch_photo(name: str, digest: str, dest: Path) -> None:
+    """Download one original photo, check its sha256, then rename into place (atomic)."""
+    import hashlib
+    import urllib.request
+
+    from .download import DOWNLOAD_TIMEOUT_S
+
+    with urllib.request.urlopen(IMAGENET_SAMPLE_URL + name, timeout=DOWNLOAD_TIMEOUT_S) as r:
+        blob = r.read()
+    got = hashlib.sha256(blob).hexdigest()
+    if got != digest:
+        raise RuntimeError(f"{name}: sha256 {got[:12]}... does not match the pinned "
+                           f"{digest[:12]}...: not saved")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.partial")
+    tmp.write_bytes(blob)
+    os.replace(tmp, dest)
+
+
+def _read_jpeg(path: Path, size: int) -> torch.Tensor:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        img = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
+    return imagenet_preprocess(img, resize=round(size * 256 / 224), crop=size)
+
+
+def imagenet_photos(n: int | None = None, seed: int = 0, size: int = 224, download: bool = True,
+                    verbose: bool = True) -> PhotoSet:
+    """``n`` real ImageNet photos (one per class, classes drawn at random with ``seed``; all
+    1,000 when ``n`` is None), labelled from their file names, preprocessed to ``size`` px.
+
+    Source order: ``<data dir>/imagenet-sample/`` (the ImageNet sample, resized, as CI
+    extracts it) -> the originals fetched from the pinned public repository, each checked
+    against :data:`IMAGENET_DIGESTS` and written atomically -> offline, the unlabelled photos
+    that ship with scikit-image and matplotlib (``labels`` is None), said in one line.
+    """
+    from . import runtime
+    from .download import host_reachable
+
+    files = imagenet_sample_files()
+    n = len(files) if n is None else validate.integer(n, "n", maximum=len(files),
+                                                     meaning="photos (one per class)")
+    size = validate.integer(size, "size", minimum=32, meaning="pixels")
+    rng = np.random.default_rng(seed)
+    pick = sorted(rng.choice(len(files), size=n, replace=False).tolist())
+    folder = runtime.data_dir() / "imagenet-sample"
+    missing = [i for i in pick if not (folder / files[i]).exists()]
+    fetched = 0
+    if missing and download and host_reachable(IMAGENET_SAMPLE_URL):
+        digests = {line.split()[1]: line.split()[0]
+                   for line in IMAGENET_DIGESTS.read_text().splitlines() if line.strip()}
+        from tqdm.auto import tqdm
+
+        for i in tqdm(missing, desc="ImageNet photos", unit="photo", disable=len(missing) < 8):
+            try:
+                _fetch_photo(files[i], digests[files[i]], folder / files[i])
+                fetched += 1
+            except Exception as err:
+                print(f"[photos] {files[i]} could not be fetched ({type(err).__name__}: {err})")
+        missing = [i for i in pick if not (folder / files[i]).exists()]
+    if missing:
+        names = list(IMAGENET_PHOTOS)
+        images = torch.stack([imagenet_preprocess(photo(p), resize=round(size * 256 / 224), crop=size)
+                              for p in names])
+        source = (f"{len(names)} unlabelled photos shipped with scikit-image / matplotlib "
+                  f"(the ImageNet sample is not in {folder} and could not be fetched)")
+        runtime.record_source("ImageNet photos", source)
+        if verbose:
+            print(f"[photos] {source}: accuracy claims need labelled photos and are skipped")
+        return PhotoSet(images, None, names, source)
+    iterator = pick
+    if len(pick) >= 200:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(pick, desc="reading photos", unit="photo", leave=False)
+    images = torch.stack([_read_jpeg(folder / files[i], size) for i in iterator])
+    labels = torch.tensor(pick, dtype=torch.int64)
+    names = [files[i].split("_", 1)[1].rsplit(".", 1)[0].replace("_", " ") for i in pick]
+    source = (f"{n} real ImageNet photos, one per class (ImageNet sample"
+              + (f", {fetched} fetched from the pinned repository and checked)" if fetched else
+                 ", resized)"))
+    runtime.record_source("ImageNet photos", source)
+    if verbose:
+        print(f"[photos] {source}, {size}x{size}")
+    return PhotoSet(images, labels, names, source)
