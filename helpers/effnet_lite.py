@@ -42,7 +42,7 @@ class SameConv2d(nn.Conv2d):
         return super().forward(F.pad(x, pads))
 
 
-def conv_bn(c_in, c_out, k=1, stride=1, groups=1, act=True) -> nn.Sequential:
+def _conv_bn(c_in, c_out, k=1, stride=1, groups=1, act=True) -> nn.Sequential:
     conv = SameConv2d(c_in, c_out, k, stride, groups=groups, bias=False) if k > 1 else \
         nn.Conv2d(c_in, c_out, 1, bias=False)
     layers = [conv, nn.BatchNorm2d(c_out, eps=BN_EPS)]
@@ -54,10 +54,13 @@ class InvertedResidual(nn.Module):
 
     def __init__(self, c_in, c_out, k, stride, expand):
         super().__init__()
+        if stride not in (1, 2) or expand < 1 or k % 2 == 0:
+            raise ValueError(f"expected stride 1 or 2, expand >= 1 and an odd kernel size, got "
+                             f"stride {stride!r}, expand {expand!r}, k {k!r}")
         mid = c_in * expand
-        self.expand = conv_bn(c_in, mid) if expand != 1 else nn.Identity()
-        self.depthwise = conv_bn(mid, mid, k, stride, groups=mid)
-        self.project = conv_bn(mid, c_out, act=False)
+        self.expand = _conv_bn(c_in, mid) if expand != 1 else nn.Identity()
+        self.depthwise = _conv_bn(mid, mid, k, stride, groups=mid)
+        self.project = _conv_bn(mid, c_out, act=False)
         self.skip = stride == 1 and c_in == c_out
 
     def forward(self, x):                                   # (N, c_in, H, W)
@@ -72,7 +75,7 @@ class EfficientNetLite(nn.Module):
         super().__init__()
         if variant not in DEPTH:
             raise ValueError(f"unknown variant {variant!r}: choose one of {', '.join(DEPTH)}")
-        self.stem = conv_bn(3, 32, 3, stride=2)
+        self.stem = _conv_bn(3, 32, 3, stride=2)
         blocks, c_in = [], 32
         for i, (n, k, s, e, c_out) in enumerate(STAGES):
             if 0 < i < len(STAGES) - 1:
@@ -81,7 +84,7 @@ class EfficientNetLite(nn.Module):
                 blocks.append(InvertedResidual(c_in, c_out, k, s if j == 0 else 1, e))
                 c_in = c_out
         self.blocks = nn.Sequential(*blocks)
-        self.head = conv_bn(c_in, 1280)
+        self.head = _conv_bn(c_in, 1280)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(0.2)
         self.classifier = nn.Linear(1280, num_classes)
@@ -103,6 +106,9 @@ def convert_state_dict(sd: dict) -> dict:
     out = {}
     for key, value in sd.items():
         parts = key.split(".")
+        if parts[0] not in ("_blocks", *top) or (parts[0] == "_blocks" and parts[2] not in block):
+            raise ValueError(f"expected a state dict in efficientnet_lite_pytorch's layout (keys "
+                             f"like '_blocks.0._bn1.weight'), got the key {key!r}")
         if parts[0] == "_blocks":
             name = f"blocks.{parts[1]}.{block[parts[2]]}.{'.'.join(parts[3:])}"
         else:

