@@ -208,6 +208,10 @@ def imagenet_photos(n: int | None = None, seed: int = 0, size: int = 224, downlo
             except Exception as err:
                 print(f"[photos] {files[i]} could not be fetched ({type(err).__name__}: {err})")
         missing = [i for i in pick if not (folder / files[i]).exists()]
+    if missing and runtime.strict():
+        raise RuntimeError(f"NB_STRICT=1 and {len(missing)} ImageNet sample photos are neither in "
+                           f"{folder} nor downloadable: run `python -m helpers.prefetch` with network "
+                           f"access, or put the files {IMAGENET_SAMPLE_URL}<wnid>_<name>.JPEG there")
     if missing:
         names = list(IMAGENET_PHOTOS)
         images = torch.stack([imagenet_preprocess(photo(p), resize=round(size * 256 / 224), crop=size)

