@@ -46,9 +46,11 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--no-cpu", action="store_true", help="skip the CPU run")
     ap.add_argument("--json", help="also write the results to this JSON file")
+    ap.add_argument("--arch", default="resnet18",
+                    help="resnet18 (offline: the EfficientNet-Lite0 that stands in) or efficientnet_lite0")
     args = ap.parse_args(argv)
 
-    model = pretrained.imagenet_model("resnet18", download=False, verbose=False)
+    model = pretrained.imagenet_model(args.arch, download=False, verbose=False)
     results = []
     runs = []
     if not args.no_cpu:
@@ -65,10 +67,10 @@ def main(argv=None) -> int:
         repeats = 1 if device == "cpu" else args.repeats
         s = time_pgd(model, x, y, args.steps, amp, repeats)
         name = torch.cuda.get_device_name() if device == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
-        row = dict(device=name, images=n, size=res, steps=args.steps, amp=amp, seconds=round(s, 3),
+        row = dict(model=model.name, device=name, images=n, size=res, steps=args.steps, amp=amp, seconds=round(s, 3),
                    images_per_s=round(n / s, 1))
         results.append(row)
-        print(f"PGD-{args.steps} ResNet18 {n}x3x{res}x{res} on {name}"
+        print(f"PGD-{args.steps} {model.name} {n}x3x{res}x{res} on {name}"
               f"{' (fp16 autocast)' if amp else ''}: {s:.2f} s"
               + ("   target < 2 s: " + ("met" if s < 2 else "NOT met") if device == "cuda" else ""))
     if args.json:

@@ -191,3 +191,18 @@ def test_a_download_with_the_wrong_digest_is_not_saved(tmp_path, monkeypatch):
     good = hashlib.sha256(b"tampered").hexdigest()
     photos._fetch_photo(dest.name, good, dest)
     assert dest.read_bytes() == b"tampered"
+
+
+def test_attacks_work_on_the_real_lite0(lite0):
+    """PGD (helpers.attacks) on the real network: inside the ball, and it changes the answers
+    that random noise of the same size leaves alone."""
+    from helpers import attacks
+
+    x, _ = photos.imagenet_batch(["cat", "coffee"])
+    with torch.no_grad():
+        y = lite0(x).argmax(1)
+    adv = attacks.pgd(lite0, x, y, 4 / 255, "linf", steps=5, generator=torch.Generator().manual_seed(0))
+    noisy = attacks.random_noise(x, 4 / 255, generator=torch.Generator().manual_seed(0))
+    assert (adv - x).abs().max() <= 4 / 255 + 1e-6
+    with torch.no_grad():
+        assert (lite0(adv).argmax(1) != y).all() and (lite0(noisy).argmax(1) == y).all()
