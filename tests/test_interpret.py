@@ -125,6 +125,63 @@ def test_guided_backprop_differs_from_plain_and_plain_mode_matches(net, x):
     assert not torch.allclose(I.guided_backprop(net, x, target=2), plain)
 
 
+
+# ----------------------------------------------------------------------------- ReLU6
+def relu6_net(seed=0):
+    """Like tiny_net, with ReLU6 activations (as EfficientNet-Lite) and pre-activations past 6."""
+    torch.manual_seed(seed)
+    net = nn.Sequential()
+    net.add_module("conv1", nn.Conv2d(3, 8, 3, padding=1))
+    net.add_module("act1", nn.ReLU6())
+    net.add_module("conv2", nn.Conv2d(8, 6, 3, padding=1))
+    net.add_module("act2", nn.ReLU6())
+    net.add_module("pool", nn.AdaptiveAvgPool2d(1))
+    net.add_module("flat", nn.Flatten())
+    net.add_module("fc", nn.Linear(6, 5))
+    with torch.no_grad():
+        net.conv1.weight.mul_(20)                        # so that many units exceed 6
+    return net.eval()
+
+
+def test_relu6_rules_against_autograd_and_definition():
+    gen = torch.Generator().manual_seed(0)
+    x = 8 * torch.randn(500, generator=gen)              # spans < 0, (0, 6) and > 6
+    g = torch.randn(500, generator=gen)
+    inp = x.clone().requires_grad_(True)
+    F.relu6(inp).backward(g)
+    torch.testing.assert_close(I.relu_backward(x, g, "backprop", upper=6.0), inp.grad)
+    active = (x > 0) & (x < 6)
+    assert torch.equal(I.relu_backward(x, g, "guided", upper=6.0), g * active * (g > 0))
+    assert torch.equal(I.relu_backward(x, g, "deconvnet", upper=6.0), g.clamp(min=0))
+    for mode in I.MODES:
+        inp = x.clone().requires_grad_(True)
+        out = I.RuleReLU(mode, upper=6.0)(inp)
+        assert torch.equal(out, F.relu6(x))
+        out.backward(g)
+        assert torch.equal(inp.grad, I.relu_backward(x, g, mode, upper=6.0))
+
+
+def test_swap_relus_swaps_relu6_and_restores(x):
+    net = relu6_net()
+    before = [id(m) for m in net.modules()]
+    with I.swap_relus(net, "guided"):
+        rules = [net.act1, net.act2]
+        assert all(isinstance(r, I.RuleReLU) and r.upper == 6.0 for r in rules)
+        assert not any(isinstance(m, nn.ReLU6) for m in net.modules())
+    assert [id(m) for m in net.modules()] == before
+    assert (net.conv1(x) > 6).any(), "the test needs units in the flat part above 6"
+    plain = I.input_gradient(net, x, target=1)
+    torch.testing.assert_close(I.guided_backprop(net, x, target=1, mode="backprop"), plain)
+    guided = I.guided_backprop(net, x, target=1)
+    assert not torch.allclose(guided, plain)
+    # guided backprop by hand: autograd with the guided rule at both activations
+    xr = x.clone().requires_grad_(True)
+    h = I.RuleReLU("guided", 6.0)(net.conv1(xr))
+    out = net.fc(net.flat(net.pool(I.RuleReLU("guided", 6.0)(net.conv2(h)))))
+    (expected,) = torch.autograd.grad(out[:, 1].sum(), xr)
+    torch.testing.assert_close(guided, expected)
+
+
 # ----------------------------------------------------------------------------- maps
 def test_saliency_equals_autograd_gradient(net, x):
     xr = x.clone().requires_grad_(True)
