@@ -481,12 +481,14 @@ bad(pretrained.packaged_weights_path, "arch", V, r"choose one of efficientnet_li
 bad(photos.imagenet_photos, "n=0", V, r"expected n", lambda: photos.imagenet_photos(0))
 bad(photos.imagenet_photos, "n too big", V, r"expected n", lambda: photos.imagenet_photos(1001))
 
+bad(features.center, "1-D reference", V, r"expected reference: a 2-D \(N, D\) array", lambda: features.center(np.zeros(5)))
 
 #: public functions (and constructors) with no bad-input case, and why
 EXEMPT = {
     "features.cache_dir": "no arguments (returns <data dir>/cache, creating it)",
     "models.checkpoint_dir": "no arguments (returns <data dir>/checkpoints, creating it)",
     "runtime.cpu_count": "no arguments",
+    "features.single_thread": "no arguments (a context manager that sets and restores thread counts)",
     "photos.imagenet_sample_files": "no arguments (the names in the shipped digest list)",
     "runtime.current": "no arguments (the runtime of the last setup)",
     "runtime.data_dir": "no arguments; NB_DATA_DIR may name any folder (it is created)",
