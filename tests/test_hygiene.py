@@ -41,6 +41,10 @@ def test_bootstrap_cell_identical_and_third(path):
     assert tagged == [2], f"{path.name}: exactly one cell tagged 'bootstrap', the third; got {tagged}"
     assert cells[2].source == sync_notebooks.bootstrap_source(), (
         f"{path.name}: bootstrap cell differs from tools/sync_notebooks.py: run that tool")
+    assert cells[2].metadata.get("jupyter", {}).get("source_hidden") is True, (
+        f"{path.name}: the bootstrap cell must be collapsed in JupyterLab: run tools/sync_notebooks.py")
+    assert cells[2].metadata.get("cellView") == "form" and cells[2].source.startswith("#@title "), (
+        f"{path.name}: the bootstrap cell must show as a titled form on Colab: run tools/sync_notebooks.py")
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

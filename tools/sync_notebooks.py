@@ -4,7 +4,9 @@ repository address in ``pyproject.toml``; strip outputs and execution counts.
     python tools/sync_notebooks.py          # rewrite notebooks in place
     python tools/sync_notebooks.py --check  # exit 1 if anything would change
 
-The bootstrap cell is the code cell tagged ``bootstrap`` (the third cell of the skeleton).
+The bootstrap cell is the code cell tagged ``bootstrap`` (the third cell of the skeleton). It is
+kept collapsed: its source hidden in JupyterLab (``jupyter.source_hidden``) and shown as a form with
+its ``#@title`` on Colab (``cellView: form``).
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ def repo_url() -> str:
 
 
 BOOTSTRAP_TEMPLATE = '''\
+#@title Setup: run this cell first (on Colab it fetches the course code; elsewhere it does nothing)
 # Bootstrap (identical in every notebook). On Google Colab: fetch or update the repository and
 # put its `helpers` package on the path; torch, numpy and matplotlib stay Colab's own (never
 # re-installed). Safe to run again. Anywhere else this cell does nothing: use `make setup`.
@@ -70,6 +73,9 @@ def sync(nb, name: str, url: str) -> None:
             cell.metadata.pop("execution", None)
             if "bootstrap" in cell.metadata.get("tags", []):
                 cell.source = bootstrap_source(url)
+                # collapsed: JupyterLab hides the source, Colab shows the cell as a form (its title)
+                cell.metadata["jupyter"] = {"source_hidden": True}
+                cell.metadata["cellView"] = "form"
         elif cell.cell_type == "markdown" and "colab-badge.svg" in cell.source:
             cell.source = BADGE_RE.sub(badge(url, name), cell.source)
     nb.metadata.pop("widgets", None)
