@@ -113,10 +113,22 @@ def bar_table(labels, values, ylabel: str = "", title: str | None = None, fmt: s
     bars = ax.bar([str(s) for s in labels], values, color="tab:blue")
     for b, v in zip(bars, values):
         ax.annotate(fmt.format(v), (b.get_x() + b.get_width() / 2, b.get_height()),
-                    ha="center", va="bottom", fontsize=9)
+                    ha="center", va="bottom", fontsize=11)
     ax.set_ylabel(ylabel)
     if title:
         ax.set_title(title)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+def say(markdown: str) -> None:
+    """Show a sentence built from this run's numbers as formatted text (Markdown in a notebook),
+    so that prose quoting a measurement always quotes the measurement under it."""
+    try:
+        from IPython.display import display
+    except ImportError:                      # pragma: no cover - IPython ships with Jupyter
+        print(markdown)
+        return
+    # the plain-text copy is what text-only views (nbval, exports, a terminal) show
+    display({"text/markdown": markdown, "text/plain": markdown}, raw=True)
