@@ -98,10 +98,12 @@ class ImageData(torch.utils.data.Dataset):
                 f"{tuple(self.images.shape[1:])}, {len(self.classes)} classes, source={self.source})")
 
 
-def _first_n(images, labels, n, seed):
-    if n is None or n >= len(labels):
-        return images, labels
-    if n < 1:
+def _shuffled(images, labels, n, seed):
+    """A fixed-seed random order of the whole set, cut to its first ``n`` (None: all).
+
+    Never the files' own order: image folders and the Fashion-MNIST sample are stored class by
+    class, so ``ds[:1000]`` of an unshuffled set would be one class (1,000 airplanes)."""
+    if n is not None and n < 1:
         raise ValueError(f"n must be >= 1 (or None for all), got {n}")
     idx = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))[:n]
     return images[idx], labels[idx]
@@ -169,7 +171,8 @@ def load(name: str, split: str = "train", n: int | None = None, seed: int = 0,
 
     Order: the cache in :func:`data_dir` -> a checksummed download (if the host answers
     within a few seconds) -> a labelled synthetic stand-in (or an error with ``NB_STRICT=1``).
-    ``n`` keeps a random subset of that size (deterministic in ``seed``).
+    The images come in a random order fixed by ``seed`` (never class by class); ``n`` keeps the
+    first ``n`` of that order.
     """
     if name not in _SPECS:
         raise ValueError(f"unknown dataset {name!r}: expected one of {', '.join(DATASETS)}")
@@ -233,7 +236,7 @@ def _image_folder(name, split, root, spec):
 
 def _finish(name, split, images, labels, spec, source, n, seed, verbose) -> ImageData:
     total = len(labels)
-    images, labels = _first_n(images, labels, n, seed)
+    images, labels = _shuffled(images, labels, n, seed)
     ds = ImageData(images, labels, spec["classes"], name, split, source)
     full = spec["sizes"][0 if split == "train" else 1]
     if source == "synthetic":

@@ -125,6 +125,37 @@ def test_real_fashion_sample_when_present():
     assert torch.equal(torch.bincount(sub.labels, minlength=10), torch.full((10,), 3))
 
 
+def _class_runs(labels) -> int:
+    """Number of runs of equal consecutive labels: N for a random order, 10 for class order."""
+    return 1 + int((labels[1:] != labels[:-1]).sum())
+
+
+@pytest.mark.parametrize("name", ["cifar10", "fashion_mnist"])
+def test_loaded_datasets_are_never_in_class_order(name, empty_data_dir, monkeypatch):
+    """Class-ordered files (an image folder, a sorted sample) come back shuffled, with a fixed
+    seed; the first 200 images hold every class. Checked on a stand-in written in class order
+    and on the real data when it is present."""
+    ds = data.load(name, "test", n=600, download=False, verbose=False)    # the stand-in
+    order = torch.argsort(ds.labels, stable=True)                # the same images, class by class
+    monkeypatch.setitem(data._SPECS[name], "reader", lambda root, train: (ds.images[order], ds.labels[order]))
+    (empty_data_dir / data._SPECS[name]["folder"]).mkdir(parents=True, exist_ok=True)
+    for loaded in (data.load(name, "test", download=False, verbose=False),
+                   data.load(name, "test", n=500, download=False, verbose=False)):
+        assert _class_runs(loaded.labels) > len(loaded) // 2, "loaded in class order"
+        assert set(loaded.labels[:200].tolist()) == set(range(10))
+    again = data.load(name, "test", download=False, verbose=False)
+    assert torch.equal(again.labels, data.load(name, "test", download=False, verbose=False).labels)
+
+
+@pytest.mark.parametrize("name", ["cifar10", "fashion_mnist"])
+def test_real_datasets_are_not_in_class_order_when_present(name):
+    ds = data.load(name, "test", verbose=False)
+    if not ds.is_real:
+        pytest.skip(f"real {name} not in data/ (CI puts it there)")
+    assert _class_runs(ds.labels) > len(ds) // 2
+    assert set(ds.labels[:100].tolist()) == set(range(10))
+
+
 def test_imagedata_indexing_and_tensors():
     x, y = standins.synthetic_cifar10(20)
     ds = data.ImageData(x, y, standins.CIFAR10_CLASSES, "cifar10", "train", "synthetic")
