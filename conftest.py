@@ -15,8 +15,20 @@ from pathlib import Path
 REPORTS = Path(tempfile.mkdtemp(prefix="nb-reports-"))
 os.environ["NB_REPORT"] = str(REPORTS)
 os.environ["NB_PROFILE"] = "smoke"
+os.environ.setdefault("NB_HEADLESS", "1")      # no progress bars: nobody watches them here
 os.environ.setdefault("NB_OFFLINE", "1")
 os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+
+
+def pytest_ignore_collect(collection_path, config):
+    """tests/test_browser.py (JupyterLab in headless Chromium, minutes) runs only when asked for:
+    `-m browser` (`make test-browser`) or the file named on the command line."""
+    if collection_path.name != "test_browser.py":
+        return None
+    if "browser" in (config.getoption("markexpr") or "").replace("not browser", ""):
+        return None
+    named = {Path(a.split("::")[0]).resolve() for a in config.args}
+    return None if Path(collection_path).resolve() in named else True
 
 
 def pytest_terminal_summary(terminalreporter):

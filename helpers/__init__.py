@@ -8,6 +8,6 @@ modules the later notebooks add. Notebooks start with::
     import helpers as H
     rt = H.setup(seed=0)
 """
-from .runtime import get_device, get_profile, pick, seed_everything, setup  # noqa: F401
+from .runtime import get_device, get_profile, pick, progress, seed_everything, setup  # noqa: F401
 
 __version__ = "0.1.0"

@@ -22,9 +22,8 @@ import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
-from . import validate
+from . import runtime, validate
 
 NORMS = ("linf", "l2")
 
@@ -219,7 +218,7 @@ def pgd(model: nn.Module, x: torch.Tensor, y, eps: float, norm: str = "linf", st
     labels, targeted = (y, False) if tgt is None else (tgt, True)
     best = x.clone()
     best_score = torch.full((len(x),), -math.inf, device=x.device)
-    bar = tqdm(total=restarts * steps, desc=f"PGD-{steps} {norm}", leave=False, disable=not progress)
+    bar = runtime.progress(total=restarts * steps, desc=f"PGD-{steps} {norm}", leave=False, disable=not progress)
     with model_state(model, eval_mode):
         for _ in range(int(restarts)):
             delta = random_in_ball(x, eps, norm, generator) if random_start else torch.zeros_like(x)
@@ -267,7 +266,7 @@ def fooling_image(model: nn.Module, target: int, shape=(1, 3, 224, 224), steps: 
     labels = _labels(target, x, "target")
     probs = []
     with model_state(model, eval_mode):
-        for _ in tqdm(range(int(steps)), desc="fooling image", leave=False, disable=not progress):
+        for _ in runtime.progress(range(int(steps)), desc="fooling image", leave=False, disable=not progress):
             _, grad, logits = loss_and_grad(model, x, labels, targeted=True)
             p = logits.softmax(1).gather(1, labels[:, None])[:, 0]
             probs.append(p.cpu())
@@ -303,7 +302,7 @@ def robust_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack=N
     batch_size = validate.integer(batch_size, "batch_size")
     correct = 0
     starts = range(0, len(x), batch_size)
-    for i in tqdm(starts, desc="robust acc", leave=False, disable=not progress or len(starts) < 2):
+    for i in runtime.progress(starts, desc="robust acc", leave=False, disable=not progress or len(starts) < 2):
         xb, yb = x[i:i + batch_size], y[i:i + batch_size]
         ok = predict_labels(model, xb) == yb
         if attack is not None:

@@ -24,7 +24,6 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from . import artifacts, data, models, runtime, validate
 
@@ -216,7 +215,7 @@ def fit_autoencoder(model: nn.Module, x, epochs: int = 10, batch_size: int = 128
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
     hist: dict = {"loss": [], "val_mse": []}
     t0 = time.perf_counter()
-    bar = tqdm(total=epochs * steps, desc=desc, unit="batch", leave=False)
+    bar = runtime.progress(total=epochs * steps, desc=desc, unit="batch", leave=False)
     for _ in range(epochs):
         model.train()
         total, parts_sum = torch.zeros((), device=device), {}

@@ -19,15 +19,16 @@ def _as_array(value):
     return np.asarray(value)
 
 
-def claim(name: str, condition, requires: bool = True, missing: str = "") -> bool | None:
+def claim(name: str, condition, requires: bool = True, missing: str = "") -> None:
     """Assert ``condition`` (a bool or a zero-argument callable) when ``requires`` holds.
 
-    ``requires=False`` prints ``SKIPPED <name> (needs <missing>)`` and returns None, so a
-    claim that only holds for real data is visibly not checked rather than silently passed.
+    ``requires=False`` prints ``SKIPPED <name> (needs <missing>)``, so a claim that only holds
+    for real data is visibly not checked rather than silently passed. Returns nothing (a
+    notebook cell ending in a claim shows its PASSED line, not a stray ``True``).
     """
     if not requires:
         print(f"SKIPPED  {name}  (needs {missing or 'real data'})")
-        return None
+        return
     value = condition() if callable(condition) else condition
     if isinstance(value, (torch.Tensor, np.ndarray)) and value.reshape(-1).shape[0] != 1:
         raise ValueError(f"expected condition of claim {name!r}: a single bool (or a callable "
@@ -37,7 +38,6 @@ def claim(name: str, condition, requires: bool = True, missing: str = "") -> boo
     if not ok:
         raise AssertionError(f"claim failed: {name}")
     print(f"PASSED   {name}")
-    return True
 
 
 def exercise(name: str, answer, expected, atol: float = 1e-6, hint: str = "") -> bool:

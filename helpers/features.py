@@ -28,9 +28,8 @@ import scipy.linalg
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
-from . import data, validate
+from . import data, runtime, validate
 
 
 #: a progress bar appears only for loops that run longer than this (seconds)
@@ -83,7 +82,7 @@ def extract(model: nn.Module, x, size: int | None = None, batch_size: int = 256,
     model.eval()
     use_amp = amp and device.type == "cuda"
     try:
-        for i in tqdm(range(0, len(x), batch_size), desc=desc, unit="batch", leave=False,
+        for i in runtime.progress(range(0, len(x), batch_size), desc=desc, unit="batch", leave=False,
                       delay=PROGRESS_DELAY_S):
             xb = resize(x[i:i + batch_size].to(device, non_blocking=True).float(), size)
             with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=use_amp):

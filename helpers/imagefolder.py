@@ -20,9 +20,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
-from . import artifacts, validate
+from . import artifacts, runtime, validate
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
 
@@ -69,7 +68,7 @@ def decode(files, size: tuple[int, int], channels: int = 3, progress: bool = Tru
     mode = {1: "L", 3: "RGB"}[validate.choice(channels, (1, 3), "channels")]
     h, w = size
     images = np.empty((len(files), h, w, channels), dtype=np.uint8)
-    for i, (path, _) in enumerate(tqdm(files, desc=f"decoding {len(files):,} images",
+    for i, (path, _) in enumerate(runtime.progress(files, desc=f"decoding {len(files):,} images",
                                       unit="img", disable=not progress, mininterval=1)):
         try:
             with Image.open(path) as img:

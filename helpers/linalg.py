@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import validate
+from . import runtime, validate
 
 
 def _check_matrix(X, k=None, name: str = "X") -> np.ndarray:
@@ -228,7 +228,6 @@ def benchmark(X, k: int, methods=None, repeats: int = 2, reference=None, device=
     Returns rows ``{"method", "n", "k", "seconds", "max_rel_err"}`` in the order of ``methods``
     (names from :data:`SVD_METHODS`; default all of them).
     """
-    from tqdm.auto import tqdm
 
     X = _check_matrix(X, k)
     names = list(methods or SVD_METHODS)
@@ -237,7 +236,7 @@ def benchmark(X, k: int, methods=None, repeats: int = 2, reference=None, device=
         raise ValueError(f"unknown method(s) {unknown}: expected names from {list(SVD_METHODS)}")
     ref = exact_singular_values(X)[:k] if reference is None else np.asarray(reference)[:k]
     rows = []
-    for name in tqdm(names, desc=f"SVD n={len(X)} k={k}", disable=not progress, leave=False):
+    for name in runtime.progress(names, desc=f"SVD n={len(X)} k={k}", disable=not progress, leave=False):
         kw = {"device": device} if name == "torch.linalg.svd" else {}
         seconds, (s, _) = time_call(SVD_METHODS[name], X, k, repeats=repeats, **kw)
         err = float(np.max(np.abs(np.asarray(s, np.float64) - ref) / ref))
@@ -273,7 +272,6 @@ def train_linear_autoencoder(X, k: int, steps: int = 500, lr: float = 0.2, momen
     ``callback(step, W1, W2)`` (torch tensors) runs before every step and after the last.
     """
     import torch
-    from tqdm.auto import tqdm
 
     X = _check_matrix(X, k)
     if steps < 1 or lr <= 0 or not 0 <= momentum < 1:
@@ -301,7 +299,7 @@ def train_linear_autoencoder(X, k: int, steps: int = 500, lr: float = 0.2, momen
         return trace - 2 * (gw * W2.T).sum() + ((W1.T @ gw) * (W2 @ W2.T)).sum()
 
     losses = []
-    for step in tqdm(range(steps + 1), desc=f"linear AE k={k}", disable=not progress, leave=False):
+    for step in runtime.progress(range(steps + 1), desc=f"linear AE k={k}", disable=not progress, leave=False):
         if callback is not None:
             callback(step, W1.detach(), W2.detach())
         loss = loss_fn()

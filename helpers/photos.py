@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import validate
+from . import runtime, validate
 
 #: name -> (package, loader description); all ship with the installed wheels
 PHOTOS = {
@@ -199,9 +199,8 @@ def imagenet_photos(n: int | None = None, seed: int = 0, size: int = 224, downlo
     if missing and download and host_reachable(IMAGENET_SAMPLE_URL):
         digests = {line.split()[1]: line.split()[0]
                    for line in IMAGENET_DIGESTS.read_text().splitlines() if line.strip()}
-        from tqdm.auto import tqdm
 
-        for i in tqdm(missing, desc="ImageNet photos", unit="photo", disable=len(missing) < 8):
+        for i in runtime.progress(missing, desc="ImageNet photos", unit="photo", disable=len(missing) < 8):
             try:
                 _fetch_photo(files[i], digests[files[i]], folder / files[i])
                 fetched += 1
@@ -224,9 +223,8 @@ def imagenet_photos(n: int | None = None, seed: int = 0, size: int = 224, downlo
         return PhotoSet(images, None, names, source)
     iterator = pick
     if len(pick) >= 200:
-        from tqdm.auto import tqdm
 
-        iterator = tqdm(pick, desc="reading photos", unit="photo", leave=False)
+        iterator = runtime.progress(pick, desc="reading photos", unit="photo", leave=False)
     images = torch.stack([_read_jpeg(folder / files[i], size) for i in iterator])
     labels = torch.tensor(pick, dtype=torch.int64)
     names = [files[i].split("_", 1)[1].rsplit(".", 1)[0].replace("_", " ") for i in pick]

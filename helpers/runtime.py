@@ -230,6 +230,20 @@ def check_versions(installed: dict | None = None) -> None:
                            f"(on Colab: Runtime > Restart session).")
 
 
+def headless() -> bool:
+    """True in an unattended run (``tools/run_notebooks.py``, the test suite: ``NB_HEADLESS=1``)."""
+    return os.environ.get("NB_HEADLESS", "").strip().lower() in ("1", "true", "yes")
+
+
+def progress(iterable=None, **kwargs):
+    """A ``tqdm.auto`` progress bar (a widget in Jupyter), switched off in headless runs: nobody
+    watches it there, and the saved notebook would only keep its first frame ("0%")."""
+    from tqdm.auto import tqdm
+    if headless():
+        kwargs["disable"] = True
+    return tqdm(iterable, **kwargs)
+
+
 def setup(seed: int = 0, title: str | None = None, quiet: bool = False) -> Runtime:
     """Seed, choose profile and device, print the banner; call once at the top of a notebook.
 

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
-from . import validate
+from . import runtime, validate
 from .interpret import _device, _score, forward_to, no_inplace  # noqa: F401
 
 
@@ -55,7 +54,7 @@ def visualize(model, target=None, layer=None, channel=None, size: int = 224, ste
     opt = torch.optim.Adam([delta], lr=lr)
     hist = {"score": [], "objective": []}
     with no_inplace(model):
-        for step in tqdm(range(steps), desc="activation max", disable=not progress, leave=False):
+        for step in runtime.progress(range(steps), desc="activation max", disable=not progress, leave=False):
             img = (0.5 + delta).clamp(0, 1)
             if jitter:
                 dy, dx = torch.randint(-jitter, jitter + 1, (2,), generator=g, device=dev).tolist()
@@ -95,7 +94,7 @@ def deep_dream(model, x, layer: str, steps: int = 20, lr: float = 0.02, octaves:
     sizes = [tuple(int(round(s / scale ** k)) for s in x.shape[2:]) for k in reversed(range(octaves))]
     detail, history = torch.zeros_like(x), []
     with no_inplace(model):
-        for size in tqdm(sizes, desc="octaves", disable=not progress, leave=False):
+        for size in runtime.progress(sizes, desc="octaves", disable=not progress, leave=False):
             base = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
             img = (base + F.interpolate(detail, size=size, mode="bilinear", align_corners=False)).clamp(0, 1)
             curve = []
