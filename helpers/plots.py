@@ -115,6 +115,7 @@ def bar_table(labels, values, ylabel: str = "", title: str | None = None, fmt: s
         ax.annotate(fmt.format(v), (b.get_x() + b.get_width() / 2, b.get_height()),
                     ha="center", va="bottom", fontsize=11)
     ax.set_ylabel(ylabel)
+    ax.margins(y=0.15)                                   # room for the value printed on the tallest bar
     if title:
         ax.set_title(title)
     ax.grid(axis="y", alpha=0.3)

@@ -18,7 +18,6 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from . import artifacts, runstate, runtime, validate
 
@@ -229,7 +228,7 @@ def fit(model: nn.Module, train, val=None, epochs: int = 10, batch_size: int = 2
     if resume:
         runstate.resume(checkpoint, run, record, device, epochs)
     restore_best = restore_best or patience is not None
-    bar = tqdm(total=epochs * per_epoch, initial=run.epoch * per_epoch, desc=desc, unit="batch",
+    bar = runtime.progress(total=epochs * per_epoch, initial=run.epoch * per_epoch, desc=desc, unit="batch",
                leave=True, disable=not progress)
     while not run.done and run.epoch < epochs:
         _train_epoch(run, x, y, steps, bar, checkpoint)

@@ -357,6 +357,7 @@ bad(linalg.svd_sparse, "k = min", V, r"svds needs k < min\(n, d\) = 4", lambda: 
 bad(linalg.svd_randomized, "oversample<0", V, r"expected oversample \(extra sketch directions p\): an integer >= 0", lambda: linalg.svd_randomized(matrix(), 2, oversample=-1))
 bad(linalg.svd_randomized, "n_iter fraction", V, r"expected n_iter \(power iterations\)", lambda: linalg.svd_randomized(matrix(), 2, n_iter=1.5))
 bad(linalg.svd_gram_eigh, "k=0", V, r"k must be an integer >= 1", lambda: linalg.svd_gram_eigh(matrix(), 0))
+bad(linalg.svd_gram_eigh_float32, "k=0", V, r"k must be an integer >= 1", lambda: linalg.svd_gram_eigh_float32(matrix(), 0))
 bad(linalg.svd_torch, "k too big", V, r"needs k <= min\(n, d\)", lambda: linalg.svd_torch(matrix(), 7))
 bad(linalg.exact_singular_values, "1-D", V, r"must be a 2-D", lambda: linalg.exact_singular_values(np.ones(5)))
 bad(linalg.time_call, "repeats=0", V, r"repeats must be >= 1", lambda: linalg.time_call(print, repeats=0))
@@ -485,6 +486,9 @@ bad(features.center, "1-D reference", V, r"expected reference: a 2-D \(N, D\) ar
 
 #: public functions (and constructors) with no bad-input case, and why
 EXEMPT = {
+    "runtime.headless": "no arguments (reads NB_HEADLESS)",
+    "runtime.progress": "every argument goes to tqdm unchanged",
+    "plots.say": "any text is shown as it is",
     "features.cache_dir": "no arguments (returns <data dir>/cache, creating it)",
     "models.checkpoint_dir": "no arguments (returns <data dir>/checkpoints, creating it)",
     "runtime.cpu_count": "no arguments",

@@ -62,7 +62,8 @@ def test_benchmark_rows_and_reference():
     rows = linalg.benchmark(X, 5, repeats=1, progress=False)
     assert [r["method"] for r in rows] == list(linalg.SVD_METHODS)
     for r in rows:
-        assert r["seconds"] > 0 and r["max_rel_err"] < 1e-6 and r["n"] == 200 and r["k"] == 5
+        tol = 1e-4 if r["method"] == "eigh(X^T X) float32" else 1e-6     # float32 Gram: squared condition number
+        assert r["seconds"] > 0 and r["max_rel_err"] < tol and r["n"] == 200 and r["k"] == 5
     np.testing.assert_allclose(linalg.exact_singular_values(X), np.linalg.svd(X, compute_uv=False), rtol=1e-12)
 
 
