@@ -119,21 +119,6 @@ def random_noise(x: torch.Tensor, eps: float, norm: str = "linf", generator=None
 
 
 # --------------------------------------------------------------------------- gradients
-@contextlib.contextmanager
-def model_state(model: nn.Module, eval_mode: bool = True):
-    """Run ``model`` (in eval mode by default) and restore its train/eval mode afterwards."""
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"expected model: an nn.Module, got {type(model).__name__}")
-    modes = [(m, m.training) for m in model.modules()]
-    if eval_mode:
-        model.eval()
-    try:
-        yield model
-    finally:
-        for m, was in modes:
-            m.training = was
-
-
 def loss_and_grad(model: nn.Module, x_adv: torch.Tensor, labels: torch.Tensor,
                   targeted: bool = False, amp: bool = False):
     """Per-image cross-entropy ``(N,)`` and its gradient w.r.t. the input ``(N, C, H, W)``.
@@ -186,7 +171,7 @@ def fgsm(model: nn.Module, x: torch.Tensor, y, eps: float, target=None,
     x, y, tgt, eps = _attack_inputs(x, y, target, eps)
     if eps == 0:
         return x.clone()
-    with model_state(model, eval_mode):
+    with runtime.eval_mode(model, eval_mode):
         delta = clip_box(x, random_in_ball(x, eps, "linf", generator)) if random_start \
             else torch.zeros_like(x)
         step = alpha if alpha is not None else (1.25 * eps if random_start else eps)
@@ -219,7 +204,7 @@ def pgd(model: nn.Module, x: torch.Tensor, y, eps: float, norm: str = "linf", st
     best = x.clone()
     best_score = torch.full((len(x),), -math.inf, device=x.device)
     bar = runtime.progress(total=restarts * steps, desc=f"PGD-{steps} {norm}", leave=False, disable=not progress)
-    with model_state(model, eval_mode):
+    with runtime.eval_mode(model, eval_mode):
         for _ in range(int(restarts)):
             delta = random_in_ball(x, eps, norm, generator) if random_start else torch.zeros_like(x)
             delta = clip_box(x, delta)
@@ -265,7 +250,7 @@ def fooling_image(model: nn.Module, target: int, shape=(1, 3, 224, 224), steps: 
         x = start.detach().to(device).clone()
     labels = _labels(target, x, "target")
     probs = []
-    with model_state(model, eval_mode):
+    with runtime.eval_mode(model, eval_mode):
         for _ in runtime.progress(range(int(steps)), desc="fooling image", leave=False, disable=not progress):
             _, grad, logits = loss_and_grad(model, x, labels, targeted=True)
             p = logits.softmax(1).gather(1, labels[:, None])[:, 0]
@@ -286,7 +271,7 @@ def predict_labels(model: nn.Module, x: torch.Tensor, batch_size: int = 256) -> 
     """Top-1 labels ``(N,)`` in eval mode (mode restored). x: (N, C, H, W) in [0, 1]."""
     validate.images(x, "x")
     batch_size = validate.integer(batch_size, "batch_size")
-    with model_state(model, True):
+    with runtime.eval_mode(model):
         return torch.cat([model(x[i:i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
 
 

@@ -196,7 +196,7 @@ def fit_autoencoder(model: nn.Module, x, epochs: int = 10, batch_size: int = 128
     (denoising, inpainting); the target is always the clean ``xb``. ``loss_fn(model, x_in,
     x_target)`` returns a scalar or ``(scalar, {name: scalar})`` (defaults to :func:`mse_loss`).
     Mixed precision (float16 autocast) is used on CUDA. A non-finite epoch loss raises
-    ``FloatingPointError``. Returns the history:
+    ``runtime.TrainingError`` (the weights are those of the failing step). Returns the history:
     ``{"loss": [...per epoch], "val_mse": [...], "seconds": total, <parts>: [...]}``.
     """
     device = torch.device(device) if device is not None else runtime.current().device
@@ -237,7 +237,7 @@ def fit_autoencoder(model: nn.Module, x, epochs: int = 10, batch_size: int = 128
         epoch_loss = float(total) / len(x)
         if not math.isfinite(epoch_loss):
             bar.close()
-            raise FloatingPointError(f"the loss became {epoch_loss}: lower the learning rate "
+            raise runtime.TrainingError(f"the loss became {epoch_loss}: lower the learning rate "
                                      f"(now {lr}) or check the loss function")
         hist["loss"].append(epoch_loss)
         for name, v in parts_sum.items():
@@ -260,12 +260,8 @@ def _output(out):
 def _batched(model: nn.Module, fn, inputs, batch_size: int) -> torch.Tensor:
     """Apply ``fn`` to batches of ``inputs`` on the model's device in eval mode; CPU result."""
     device = next(model.parameters()).device
-    was = model.training
-    model.eval()
-    try:
+    with runtime.eval_mode(model):
         return torch.cat([_output(fn(b.to(device))).float().cpu() for b in inputs.split(batch_size)])
-    finally:
-        model.train(was)
 
 
 def reconstruct(model: nn.Module, x, batch_size: int = 1000, corrupt=None) -> torch.Tensor:

@@ -78,18 +78,16 @@ def extract(model: nn.Module, x, size: int | None = None, batch_size: int = 256,
     store = []
     hook = last_linear(model).register_forward_hook(
         lambda mod, inp, out: store.append(inp[0].detach().float().flatten(1).cpu()))
-    was_training = model.training
-    model.eval()
     use_amp = amp and device.type == "cuda"
     try:
-        for i in runtime.progress(range(0, len(x), batch_size), desc=desc, unit="batch", leave=False,
+        with runtime.eval_mode(model):
+            for i in runtime.progress(range(0, len(x), batch_size), desc=desc, unit="batch", leave=False,
                       delay=PROGRESS_DELAY_S):
-            xb = resize(x[i:i + batch_size].to(device, non_blocking=True).float(), size)
-            with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=use_amp):
-                model(xb)
+                xb = resize(x[i:i + batch_size].to(device, non_blocking=True).float(), size)
+                with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=use_amp):
+                    model(xb)
     finally:
         hook.remove()
-        model.train(was_training)
     return torch.cat(store).numpy().astype(np.float32)
 
 

@@ -314,7 +314,7 @@ def train_linear_autoencoder(X, k: int, steps: int = 500, lr: float = 0.2, momen
         loss = loss_fn()
         losses.append(float(loss.detach()))
         if not np.isfinite(losses[-1]):
-            raise RuntimeError(f"the loss became {losses[-1]} at step {step}: lower lr (now {lr})")
+            raise runtime.TrainingError(f"the loss became {losses[-1]} at step {step}: lower lr (now {lr})")
         if step == steps:
             break
         opt.zero_grad(set_to_none=True)

@@ -158,15 +158,12 @@ def layer_table(model: nn.Module, input_shape=(1, 3, 32, 32)) -> list[dict]:
                 rows.append(dict(name=name, layer=type(mod).__name__, output=tuple(out.shape),
                                  params=sum(p.numel() for p in mod.parameters())))
             hooks.append(module.register_forward_hook(hook))
-    was_training = model.training
-    model.eval()
     try:
-        with torch.no_grad():
+        with torch.no_grad(), runtime.eval_mode(model):
             model(torch.zeros(input_shape, device=next(model.parameters()).device))
     finally:
         for h in hooks:
             h.remove()
-        model.train(was_training)
     return rows
 
 

@@ -16,6 +16,7 @@ Environment variables (all optional):
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import numbers
 import os
@@ -228,6 +229,29 @@ def check_versions(installed: dict | None = None) -> None:
         raise RuntimeError(f"helpers needs newer libraries: {'; '.join(problems)}. "
                            f"Run `pip install -U {wanted}` and restart the kernel "
                            f"(on Colab: Runtime > Restart session).")
+
+
+class TrainingError(RuntimeError):
+    """Raised by every trainer in the package (``train.fit``, ``autoencoders.fit_autoencoder``,
+    ``linalg.train_linear_autoencoder``) when training would run on garbage: a non-finite loss
+    (a learning rate too large, NaN inputs) or bad labels. The message says what to change."""
+
+
+@contextlib.contextmanager
+def eval_mode(model, enabled: bool = True):
+    """Run ``model`` in eval mode (batch norm uses its running averages, dropout is off), then
+    give every submodule back the train/eval mode it had, even if the block raises.
+    ``enabled=False`` only restores the modes afterwards (for code that sets them itself)."""
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"expected model: an nn.Module, got {type(model).__name__}")
+    modes = [(m, m.training) for m in model.modules()]
+    if enabled:
+        model.eval()
+    try:
+        yield model
+    finally:
+        for m, was in modes:
+            m.training = was
 
 
 def headless() -> bool:

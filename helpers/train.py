@@ -22,8 +22,7 @@ import torch.nn.functional as F
 from . import artifacts, runstate, runtime, validate
 
 
-class TrainingError(RuntimeError):
-    """Raised when training would run on garbage (bad labels, non-finite loss, ...)."""
+TrainingError = runtime.TrainingError     # one error for every trainer in the package
 
 
 def as_tensors(data, device=None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -110,18 +109,16 @@ def evaluate(model: nn.Module, data, batch_size: int = 500, device=None, tta: bo
     x, y = as_tensors(data, device)
     validate.images(x, "images")
     dtype = amp_dtype(device, amp)
-    was_training = model.training
-    model.eval()
     loss_sum, correct = 0.0, 0
-    for i in range(0, len(x), batch_size):
-        xb, yb = x[i:i + batch_size], y[i:i + batch_size]
-        with _autocast(device, dtype):
-            logp = model(xb).float().log_softmax(1)
-            if tta:
-                logp = ((logp.exp() + model(xb.flip(3)).float().softmax(1)) / 2).log()
-        loss_sum += F.nll_loss(logp, yb, reduction="sum").item()
-        correct += (logp.argmax(1) == yb).sum().item()
-    model.train(was_training)
+    with runtime.eval_mode(model):
+        for i in range(0, len(x), batch_size):
+            xb, yb = x[i:i + batch_size], y[i:i + batch_size]
+            with _autocast(device, dtype):
+                logp = model(xb).float().log_softmax(1)
+                if tta:
+                    logp = ((logp.exp() + model(xb.flip(3)).float().softmax(1)) / 2).log()
+            loss_sum += F.nll_loss(logp, yb, reduction="sum").item()
+            correct += (logp.argmax(1) == yb).sum().item()
     return {"loss": loss_sum / len(x), "acc": correct / len(x)}
 
 
@@ -131,22 +128,22 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 500) -> torch.T
     validate.images(x, "x")
     batch_size = validate.integer(batch_size, "batch_size")
     device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    out = torch.cat([model(x[i:i + batch_size].to(device)).float().softmax(1).cpu()
-                     for i in range(0, len(x), batch_size)])
-    model.train(was_training)
-    return out
+    with runtime.eval_mode(model):
+        return torch.cat([model(x[i:i + batch_size].to(device)).float().softmax(1).cpu()
+                          for i in range(0, len(x), batch_size)])
 
 
 def make_optimizer(model: nn.Module, name: str, lr: float, weight_decay: float = 5e-4):
-    """``"sgd"`` (Nesterov momentum 0.9) or ``"adam"`` (AdamW), with weight decay."""
+    """``"sgd"`` (Nesterov momentum 0.9, weight decay added to the gradient), ``"adam"`` (Adam,
+    the same coupled weight decay) or ``"adamw"`` (AdamW: decoupled weight decay)."""
     if name == "sgd":
         return torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True,
                                weight_decay=weight_decay)
     if name == "adam":
+        return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    if name == "adamw":
         return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    validate.choice(name, ("sgd", "adam"), "optimizer")
+    validate.choice(name, ("sgd", "adam", "adamw"), "optimizer")
 
 
 def lr_factor(step: int, total: int, schedule: str = "onecycle", warmup: float = 0.25) -> float:

@@ -169,7 +169,7 @@ bad(attacks.random_in_ball, "norm", V, r"expected norm", lambda: attacks.random_
 bad(attacks.random_noise, "0-255", V, r"expected x: .*divide by 255", lambda: attacks.random_noise(x8() * 255, 0.1))
 bad(attacks.random_noise, "eps<0", V, r"expected eps", lambda: attacks.random_noise(x8(), -0.1))
 bad(attacks.random_noise, "norm", V, r"expected norm", lambda: attacks.random_noise(x8(), 0.1, "l1"))
-bad(attacks.model_state, "not a module", T, r"expected model: an nn.Module", lambda: enter(attacks.model_state("resnet18")))
+bad(runtime.eval_mode, "not a module", T, r"expected model: an nn.Module", lambda: enter(runtime.eval_mode("resnet18")))
 bad(attacks.loss_and_grad, "labels shape", V, r"expected labels: one class or one per image \(2,\)", lambda: attacks.loss_and_grad(net(), x8(), torch.zeros(3, dtype=torch.long)))
 bad(attacks.loss_and_grad, "numpy x", T, r"expected x_adv: \(N, C, H, W\)", lambda: attacks.loss_and_grad(net(), x8().numpy(), y()))
 bad(attacks.fgsm, "normalized", V, r"expected x: .*pass pixels, not normalized", lambda: attacks.fgsm(net(), torch.randn(2, 3, 8, 8) * 2, y(), 0.1))

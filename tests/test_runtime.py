@@ -94,3 +94,19 @@ def test_release_parsing():
     assert runtime._release("2.6.0.dev20241112") == (2, 6, 0)
     assert runtime._release("0.20.0a0+git1234") == (0, 20, 0)
     assert runtime._release("10.1rc1") == (10, 1)
+
+
+def test_eval_mode_restores_every_submodule_even_when_the_block_raises():
+    import torch.nn as nn
+
+    net = nn.Sequential(nn.BatchNorm1d(2), nn.Dropout(0.5), nn.Linear(2, 2))
+    net.train()
+    net[1].eval()                                   # a mixed state must come back exactly
+    before = [m.training for m in net.modules()]
+    with runtime.eval_mode(net):
+        assert not any(m.training for m in net.modules())
+    assert [m.training for m in net.modules()] == before
+    with pytest.raises(RuntimeError):
+        with runtime.eval_mode(net):
+            raise RuntimeError("a failing cell")
+    assert [m.training for m in net.modules()] == before

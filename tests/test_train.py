@@ -109,7 +109,7 @@ def test_fit_rejects_bad_inputs():
         train.fit(net, x, **kw)
     with pytest.raises(ValueError, match="validation"):
         train.fit(net, (x, y), patience=2, **kw)
-    with pytest.raises(ValueError, match="expected optimizer: one of 'sgd', 'adam', got 'rmsprop'"):
+    with pytest.raises(ValueError, match="expected optimizer: one of 'sgd', 'adam', 'adamw', got 'rmsprop'"):
         train.fit(net, (x, y), optimizer="rmsprop", **kw)
     with pytest.raises(ValueError, match="expected schedule: one of 'onecycle', 'constant', got 'cosine'"):
         train.fit(net, (x, y), schedule="cosine", **kw)
@@ -300,3 +300,25 @@ def test_evaluate_and_predict_agree_with_functional():
     r_tta = train.evaluate(net, (x, y), tta=True)
     assert r_tta["loss"] == pytest.approx(F.nll_loss(p_tta.log(), y).item(), abs=1e-5)
     assert math.isfinite(r_tta["acc"])
+
+
+def test_every_trainer_raises_the_same_error_when_its_loss_diverges():
+    """train.fit, autoencoders.fit_autoencoder and linalg.train_linear_autoencoder all stop a
+    run whose loss is no longer finite with runtime.TrainingError (a message saying what to do)."""
+    import numpy as np
+
+    from helpers import autoencoders, linalg, runtime
+
+    torch.manual_seed(0)
+    x, y = torch.rand(32, 3, 32, 32), torch.arange(32) % 10
+    with pytest.raises(runtime.TrainingError, match="learning rate"):
+        train.fit(models.cifar_net(width=2), (x, y), epochs=1, batch_size=16, lr=1e12,
+                  device="cpu", progress=False)
+    nan_loss = lambda model, x_in, x_target: (model(x_in) * float("nan")).mean()   # noqa: E731
+    with pytest.raises(runtime.TrainingError, match="learning rate"):
+        autoencoders.fit_autoencoder(autoencoders.FCAutoencoder(2), torch.rand(16, 1, 28, 28),
+                                     epochs=1, batch_size=8, loss_fn=nan_loss, device="cpu")
+    X = np.random.default_rng(0).normal(size=(50, 10))
+    with pytest.raises(runtime.TrainingError, match="lower lr"):
+        linalg.train_linear_autoencoder(X, 2, steps=200, lr=1e6, progress=False)
+    assert train.TrainingError is runtime.TrainingError
