@@ -3,7 +3,7 @@
     python benchmarks/data_speed.py
 
 Target (issue: foundation): offline, every helper that would download returns its labelled
-stand-in within 5 seconds. The network probe is bounded by helpers.download.PROBE_TIMEOUT_S.
+stand-in within 5 seconds. The network probe is bounded by helpers.plumbing.download.PROBE_TIMEOUT_S.
 """
 import os
 import platform
@@ -12,7 +12,8 @@ import time
 
 os.environ.setdefault("NB_DATA_DIR", tempfile.mkdtemp(prefix="nb-bench-"))
 
-from helpers import data, pretrained, runtime, standins  # noqa: E402
+from helpers import data, pretrained, runtime  # noqa: E402
+from helpers.plumbing import standins  # noqa: E402
 
 
 def timed(label, fn):

@@ -21,7 +21,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from helpers import data, linalg, runtime, standins  # noqa: E402
+from helpers import data, linalg, runtime  # noqa: E402
+from helpers.plumbing import standins  # noqa: E402
 
 TARGET_S, TARGET_ERR = 1.0, 1e-4
 

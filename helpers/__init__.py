@@ -1,9 +1,11 @@
 """Shared code of the CNN lecture-companion notebooks.
 
-Each module has one concern: ``runtime`` (profile, device, seed, banner), ``data``
-(datasets and offline stand-ins), ``photos`` (real photos shipped with packages),
-``pretrained`` (ImageNet models taking pixels in [0, 1]), ``plots`` (figures), and the
-modules the later notebooks add. Notebooks start with::
+One module per lecture (``conv`` 01; ``models``, ``train``, ``cifar_model`` 02; ``interpret``,
+``synthesis`` 03; ``attacks`` 04; ``autoencoders`` 05; ``linalg`` 06; ``features`` 07), a small
+kit every notebook uses (``runtime``, ``data``, ``photos``, ``pretrained``, ``plots``,
+``checks``) and the ``plumbing`` sub-package (input checks, downloads, stand-ins, saved files),
+which a student never needs to open. A lesson module imports only the kit, the plumbing and its
+own lecture's modules. Notebooks start with::
 
     import helpers as H
     rt = H.setup(seed=0)

@@ -23,7 +23,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import runtime, validate
+from . import runtime
+from .plumbing import validate
 
 NORMS = ("linf", "l2")
 

@@ -25,7 +25,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import artifacts, data, models, runtime, validate
+from . import data, runtime
+from .plumbing import artifacts, validate
 
 IMAGE_SHAPE = (1, 28, 28)
 KINDS = ("fc", "conv", "vae")
@@ -38,7 +39,7 @@ def check_k(k) -> int:
 
 
 def check_images(x, shape=IMAGE_SHAPE, name: str = "x") -> torch.Tensor:
-    """``x`` checked as ``(N, *shape)`` float pixels in [0, 1] (:func:`helpers.validate.images`)."""
+    """``x`` checked as ``(N, *shape)`` float pixels in [0, 1] (:func:`helpers.plumbing.validate.images`)."""
     return validate.images(x, name, shape=shape)
 
 
@@ -295,7 +296,7 @@ def checkpoint_path(kind: str = "conv", k: int = 32, profile: str | None = None)
     if profile is not None:
         validate.choice(profile, runtime.PROFILES, "profile")
     k = check_k(k)
-    return models.checkpoint_dir() / f"fashion_{kind}_ae_k{k}_{profile or runtime.get_profile()}.pt"
+    return artifacts.checkpoint_dir() / f"fashion_{kind}_ae_k{k}_{profile or runtime.get_profile()}.pt"
 
 
 def fashion_record(source: str, n_train: int) -> dict:
@@ -315,7 +316,7 @@ def save_autoencoder(model: Autoencoder, path=None, made_from: dict | None = Non
     if not isinstance(model, Autoencoder) or "kind" not in getattr(model, "config", {}):
         raise TypeError(f"expected an autoencoder from helpers.autoencoders, got {type(model).__name__}")
     path = path or checkpoint_path(model.config["kind"], model.config["k"])
-    return models.save_checkpoint(path, model, made_from=made_from, **extra)
+    return artifacts.save_model(path, model, made_from=made_from, **extra)
 
 
 def load_autoencoder(path) -> tuple[Autoencoder, dict]:

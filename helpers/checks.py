@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from . import validate
+from .plumbing import validate
 
 
 def _as_array(value):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from . import validate
+from .plumbing import validate
 
 
 def _check(x, w, ndim: int, what: str) -> tuple[np.ndarray, np.ndarray]:

@@ -7,7 +7,7 @@ notebooks 05 and 06. Every dataset comes back as an :class:`ImageData`:
 (``"torchvision"`` for the checksummed real data, ``"image-folder"`` for a class-folder copy
 of the real images, ``"synthetic"`` for a stand-in).
 
-Downloads (:mod:`helpers.download`) go to a temporary folder inside the data directory, are
+Downloads (:mod:`helpers.plumbing.download`) go to a temporary folder inside the data directory, are
 verified by torchvision's checksums, and only then moved into place, so a partial download is
 never read as data.
 """
@@ -17,9 +17,10 @@ from pathlib import Path
 
 import torch
 
-from . import artifacts, imagefolder, runtime, standins, validate
-from .download import download_into_place, host_reachable
-from .standins import CIFAR10_CLASSES, FASHION_CLASSES
+from . import runtime
+from .plumbing import artifacts, imagefolder, standins, validate
+from .plumbing.download import download_into_place, host_reachable
+from .plumbing.standins import CIFAR10_CLASSES, FASHION_CLASSES
 
 DATASETS = ("cifar10", "fashion_mnist")
 
@@ -67,7 +68,7 @@ class ImageData(torch.utils.data.Dataset):
         return self._digest
 
     def record(self) -> dict:
-        """What a checkpoint or cache made from this data records (see helpers.artifacts)."""
+        """What a checkpoint or cache made from this data records (see helpers.plumbing.artifacts)."""
         return dict(dataset=self.name, source=self.source, split=self.split, n=len(self),
                     digest=self.digest())
 
@@ -181,7 +182,7 @@ def load(name: str, split: str = "train", n: int | None = None, seed: int = 0,
     if n is not None:
         n = validate.integer(n, "n", minimum=1, meaning="images to keep, or None for all")
     spec, root, train = _SPECS[name], data_dir(), split == "train"
-    place = (f"run `python -m helpers.prefetch` with network access, or put torchvision's "
+    place = (f"run `python -m helpers.plumbing.prefetch` with network access, or put torchvision's "
              f"'{spec['folder']}' folder into {root}"
              + (f" (or class folders of the images as {root / spec['image_folder']}/"
                 f"{split}/<class>/*.png)" if spec.get("image_folder") else ""))

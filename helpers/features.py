@@ -29,7 +29,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import data, runtime, validate
+from . import data, runtime
+from .plumbing import validate
 
 
 #: a progress bar appears only for loops that run longer than this (seconds)

@@ -23,7 +23,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import validate
+from .plumbing import validate
 
 MODES = ("backprop", "deconvnet", "guided")
 
@@ -232,7 +232,7 @@ class RuleReLU(nn.Module):
 def swap_relus(model: nn.Module, mode: str = "guided"):
     """Replace every ``nn.ReLU`` and ``nn.ReLU6`` module by :class:`RuleReLU` for the block;
     always restored. Only activation *modules* are swapped (a functional ``F.relu`` inside
-    ``forward`` is not): ResNets and the EfficientNet-Lite of :mod:`helpers.effnet_lite` use
+    ``forward`` is not): ResNets and the EfficientNet-Lite of :mod:`helpers.plumbing.effnet_lite` use
     modules for all of theirs.
     """
     rules = {nn.ReLU: RuleReLU(mode), nn.ReLU6: RuleReLU(mode, upper=6.0)}

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import runtime, validate
+from . import runtime
+from .plumbing import validate
 
 
 def _check_matrix(X, k=None, name: str = "X") -> np.ndarray:

@@ -23,7 +23,9 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from . import artifacts, data, runtime, validate
+from . import data, runtime
+from .plumbing import artifacts, validate
+from .plumbing.artifacts import checkpoint_dir, save_model as save_checkpoint  # noqa: F401 (part of this API)
 
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2470, 0.2435, 0.2616)
@@ -171,12 +173,6 @@ def _profile(profile: str | None) -> str:
     return validate.choice(profile or runtime.get_profile(), runtime.PROFILES, "profile")
 
 
-def checkpoint_dir() -> Path:
-    path = data.data_dir() / "checkpoints"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 def cifar_checkpoint_path(profile: str | None = None) -> Path:
     """Where notebook 02 stores its trained model for this profile (reused by 03, 04, 07)."""
     profile = _profile(profile)
@@ -187,21 +183,6 @@ def run_checkpoint_path(profile: str | None = None) -> Path:
     """The resumable training state of notebook 02's run (optimizer, epoch, history...)."""
     profile = _profile(profile)
     return checkpoint_dir() / f"cifar_net_{profile}_run.pt"
-
-
-def save_checkpoint(path, model: nn.Module, made_from: dict | None = None, **extra) -> Path:
-    """Write ``{"state": ..., "config": ..., **extra}`` atomically, with its provenance.
-
-    ``made_from`` says what the weights were trained on and how (see :mod:`helpers.artifacts`;
-    default: only the model config). ``extra`` must hold only tensors, numbers, strings,
-    lists and dicts, so that ``torch.load(..., weights_only=True)`` can read it back.
-    """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"save_checkpoint needs an nn.Module, got {type(model).__name__}")
-    config = dict(getattr(model, "config", {}))
-    payload = {"state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-               "config": config, **extra}
-    return artifacts.save(path, payload, made_from or {"config": config})
 
 
 def load_checkpoint(path, model: nn.Module | None = None) -> tuple[nn.Module, dict]:

@@ -14,7 +14,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import runtime, validate
+from . import runtime
+from .plumbing import validate
 
 #: name -> (package, loader description); all ship with the installed wheels
 PHOTOS = {
@@ -152,7 +153,7 @@ def _fetch_photo(name: str, digest: str, dest: Path) -> None:
     import hashlib
     import urllib.request
 
-    from .download import DOWNLOAD_TIMEOUT_S
+    from .plumbing.download import DOWNLOAD_TIMEOUT_S
 
     with urllib.request.urlopen(IMAGENET_SAMPLE_URL + name, timeout=DOWNLOAD_TIMEOUT_S) as r:
         blob = r.read()
@@ -185,7 +186,7 @@ def imagenet_photos(n: int | None = None, seed: int = 0, size: int = 224, downlo
     that ship with scikit-image and matplotlib (``labels`` is None), said in one line.
     """
     from . import runtime
-    from .download import host_reachable
+    from .plumbing.download import host_reachable
 
     files = imagenet_sample_files()
     n = len(files) if n is None else validate.integer(n, "n", maximum=len(files),
@@ -209,7 +210,7 @@ def imagenet_photos(n: int | None = None, seed: int = 0, size: int = 224, downlo
         missing = [i for i in pick if not (folder / files[i]).exists()]
     if missing and runtime.strict():
         raise RuntimeError(f"NB_STRICT=1 and {len(missing)} ImageNet sample photos are neither in "
-                           f"{folder} nor downloadable: run `python -m helpers.prefetch` with network "
+                           f"{folder} nor downloadable: run `python -m helpers.plumbing.prefetch` with network "
                            f"access, or put the files {IMAGENET_SAMPLE_URL}<wnid>_<name>.JPEG there")
     if missing:
         names = list(IMAGENET_PHOTOS)

@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from . import validate
+from .plumbing import validate
 
 plt.rcParams.update({"figure.dpi": 100, "axes.titlesize": 11, "axes.labelsize": 11,
                      "font.size": 11, "legend.fontsize": 10})

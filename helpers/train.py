@@ -19,7 +19,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import artifacts, runstate, runtime, validate
+from . import runtime
+from .plumbing import artifacts, runstate, validate
 
 
 TrainingError = runtime.TrainingError     # one error for every trainer in the package
@@ -196,7 +197,7 @@ def fit(model: nn.Module, train, val=None, epochs: int = 10, batch_size: int = 2
     A non-finite loss stops the run with :class:`TrainingError`; the weights of the last
     finished epoch are restored and the checkpoint on disk (if any) is left at that epoch.
     Steps: :func:`_train_epoch` (the optimizer steps and the progress bar), :func:`_validate`
-    (validation and the best epoch), :func:`helpers.runstate.save` / ``resume`` (the
+    (validation and the best epoch), :func:`helpers.plumbing.runstate.save` / ``resume`` (the
     checkpoint), :func:`_finish` (restore the best epoch).
     """
     device = torch.device(device or runtime.current().device)

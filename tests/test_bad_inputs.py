@@ -37,9 +37,8 @@ import torch
 import torch.nn as nn
 
 import helpers
-from helpers import (artifacts, attacks, autoencoders, checks, conv, data, download, effnet_lite, fallback, features,
-                     imagefolder, interpret, linalg, models, photos, plots, pretrained, runstate,
-                     runtime, standins, synthesis, train, validate)
+from helpers import attacks, autoencoders, checks, conv, data, cifar_model, features, interpret, linalg, models, photos, plots, pretrained, runtime, synthesis, train
+from helpers.plumbing import artifacts, download, effnet_lite, imagefolder, runstate, standins, validate
 
 CPU = torch.device("cpu")
 #: a path that does not exist (no case creates it)
@@ -417,9 +416,9 @@ bad(pretrained.PixelModel, "net name", T, r"expected net: an nn.Module classifie
 
 # runstate
 bad(runstate.state_copy, "state_dict", T, r"expected model: an nn.Module", lambda: runstate.state_copy(net().state_dict()))
-bad(runstate.save, "run", T, r"expected run: a helpers.runstate.Run", lambda: runstate.save(NOWHERE, net(), {"data": "x"}, CPU))
+bad(runstate.save, "run", T, r"expected run: a helpers.plumbing.runstate.Run", lambda: runstate.save(NOWHERE, net(), {"data": "x"}, CPU))
 bad(runstate.save, "record", V, r"made_from must be a non-empty dict", lambda: runstate.save(NOWHERE, run_state(), {}, CPU))
-bad(runstate.resume, "run", T, r"expected run: a helpers.runstate.Run", lambda: runstate.resume(NOWHERE, {"epoch": 1}, {"data": "x"}, CPU, 3))
+bad(runstate.resume, "run", T, r"expected run: a helpers.plumbing.runstate.Run", lambda: runstate.resume(NOWHERE, {"epoch": 1}, {"data": "x"}, CPU, 3))
 
 # runtime
 bad(runtime.get_profile, "NB_PROFILE", V, r"expected one of smoke, cpu, gpu", with_env({"NB_PROFILE": "fast"}, runtime.get_profile))
@@ -471,7 +470,7 @@ bad(train.fit, "patience, no val", V, r"needs a validation set: pass val=", lamb
 bad(train.fit, "resume, no checkpoint", V, r"resume=True needs checkpoint=", lambda: train.fit(net(), (x8(), y()), resume=True, device="cpu", progress=False))
 
 # fallback
-bad(fallback.trained_cifar_model, "profile", V, r"expected profile: one of 'gpu', 'cpu', 'smoke'", lambda: fallback.trained_cifar_model("fast"))
+bad(cifar_model.load_or_train, "profile", V, r"expected profile: one of 'gpu', 'cpu', 'smoke'", lambda: cifar_model.load_or_train("fast"))
 
 # pretrained networks from PyPI and the ImageNet sample photos
 bad(effnet_lite.EfficientNetLite, "variant", V, r"choose one of efficientnet_lite0", lambda: effnet_lite.EfficientNetLite("efficientnet_b7"))
@@ -490,7 +489,7 @@ EXEMPT = {
     "runtime.progress": "every argument goes to tqdm unchanged",
     "plots.say": "any text is shown as it is",
     "features.cache_dir": "no arguments (returns <data dir>/cache, creating it)",
-    "models.checkpoint_dir": "no arguments (returns <data dir>/checkpoints, creating it)",
+    "artifacts.checkpoint_dir": "no arguments (returns <data dir>/checkpoints, creating it)",
     "runtime.cpu_count": "no arguments",
     "features.single_thread": "no arguments (a context manager that sets and restores thread counts)",
     "photos.imagenet_sample_files": "no arguments (the names in the shipped digest list)",
@@ -516,16 +515,18 @@ def test_bad_input(case: Case):
 def _public_api() -> dict[str, object]:
     """``{"module.name": object}``: public functions and own-``__init__`` class constructors."""
     api = {}
-    for info in pkgutil.iter_modules(helpers.__path__):
-        mod = importlib.import_module(f"helpers.{info.name}")
+    for info in pkgutil.walk_packages(helpers.__path__, "helpers."):
+        mod = importlib.import_module(info.name)
+        if info.ispkg:
+            continue
         for name, f in inspect.getmembers(mod, inspect.isfunction):
             if f.__module__ == mod.__name__ and not name.startswith("_"):
-                api[f"{info.name}.{name}"] = f
+                api[_key(f)] = f
         for name, cls in inspect.getmembers(mod, inspect.isclass):
             if (cls.__module__ == mod.__name__ and not name.startswith("_")
                     and "__init__" in vars(cls) and not is_dataclass(cls)
                     and not issubclass(cls, BaseException)):
-                api[f"{info.name}.{name}"] = cls
+                api[_key(cls)] = cls
     return api
 
 

@@ -4,7 +4,8 @@ import time
 import pytest
 import torch
 
-from helpers import data, download, photos, pretrained, standins
+from helpers import data, photos, pretrained
+from helpers.plumbing import download, standins
 
 
 @pytest.fixture

@@ -95,24 +95,58 @@ def test_no_machine_paths_in_repo():
 
 
 def helper_imports() -> dict[str, set[str]]:
-    """module -> the helper modules it imports (at the top or inside a function)."""
+    """module -> the helper modules it imports (at the top or inside a function); the modules
+    of the ``plumbing`` sub-package are named ``plumbing.<name>``."""
     import ast
 
     graph = {}
-    for path in sorted((ROOT / "helpers").glob("*.py")):
+    for path in sorted((ROOT / "helpers").glob("**/*.py")):
+        inside = path.parent.name == "plumbing"
+        me = ("plumbing." if inside else "") + path.stem
         deps = set()
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.level == 1:
-                deps |= {node.module} if node.module else {a.name for a in node.names}
-        graph[path.stem] = deps - {path.stem}
+            if not isinstance(node, ast.ImportFrom) or node.level == 0:
+                continue
+            base = "plumbing." if inside and node.level == 1 else ""
+            if node.module:
+                mod = base + node.module
+                deps |= {f"{mod}.{a.name}" for a in node.names} if mod == "plumbing" else {mod}
+            else:
+                deps |= {base + a.name for a in node.names}
+        graph[me] = deps - {me}
     return graph
+
+
+#: one module group per lecture; a lesson module imports only its own group, the shared kit
+#: and the plumbing sub-package, never another lecture's module
+LESSONS = {"01": {"conv"}, "02": {"models", "train", "cifar_model"}, "03": {"interpret", "synthesis"},
+           "04": {"attacks"}, "05": {"autoencoders"}, "06": {"linalg"}, "07": {"features"}}
+KIT = {"__init__", "runtime", "data", "photos", "pretrained", "plots", "checks"}
+
+
+def test_package_layout_lessons_kit_plumbing():
+    graph = helper_imports()
+    lesson_of = {m: n for n, ms in LESSONS.items() for m in ms}
+    plumbing = {m for m in graph if m.startswith("plumbing.")}
+    assert set(graph) == set(lesson_of) | KIT | plumbing, (
+        f"every helper module is a lesson module, part of the kit or plumbing: "
+        f"{sorted(set(graph) - set(lesson_of) - KIT - plumbing)}")
+    for m, deps in graph.items():
+        if m in lesson_of:
+            others = {d for d in deps if d in lesson_of and lesson_of[d] != lesson_of[m]}
+            assert not others, f"lesson module {m} ({lesson_of[m]}) imports another lecture's: {others}"
+        elif m in KIT:
+            assert not deps & set(lesson_of), f"kit module {m} imports lesson modules {deps & set(lesson_of)}"
+        else:
+            lessons = {d for d in deps if d in lesson_of}
+            assert not lessons or m == "plumbing.prefetch", f"plumbing {m} imports lesson modules {lessons}"
 
 
 def test_helper_modules_import_no_circle():
     """Each concern in one place: a module never needs, directly or indirectly, a module that
     needs it (what both sides need moves down a level)."""
     graph = helper_imports()
-    assert graph["validate"] == set() and "runtime" in graph["data"]
+    assert graph["plumbing.validate"] == set() and "runtime" in graph["data"]
 
     def reach(start):
         seen, todo = set(), list(graph[start])

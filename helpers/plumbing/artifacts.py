@@ -3,7 +3,7 @@
 Introduced in notebook 02 (its training checkpoint and trained model); every checkpoint and
 cache under the data folder goes through here: training state (:func:`helpers.train.fit`),
 trained models (:mod:`helpers.models`, :mod:`helpers.autoencoders`), decoded-image caches
-(:mod:`helpers.imagefolder`) and feature caches (:mod:`helpers.features`).
+(:mod:`helpers.plumbing.imagefolder`) and feature caches (:mod:`helpers.features`).
 
 Each file is one ``torch.save`` dict ``{"format": FORMAT, "made_from": {...}, **payload}``:
 ``made_from`` records the dataset, its source (``torchvision`` / ``image-folder`` /
@@ -152,3 +152,30 @@ def digest(*tensors, sample: int | None = None) -> str:
             t = t[torch.linspace(0, len(t) - 1, sample).long().to(t.device)]
         h.update(t.cpu().contiguous().numpy().tobytes())
     return h.hexdigest()[:16]
+
+
+def checkpoint_dir() -> Path:
+    """``<data dir>/checkpoints``, created if needed: where trained models are kept."""
+    from .. import runtime
+
+    path = runtime.data_dir() / "checkpoints"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def save_model(path, model, made_from: dict | None = None, **extra) -> Path:
+    """Write ``{"state": ..., "config": ..., **extra}`` atomically, with its provenance.
+
+    ``made_from`` says what the weights were trained on and how (default: only the model's
+    ``config``). ``extra`` must hold only tensors, numbers, strings, lists and dicts, so that
+    ``torch.load(..., weights_only=True)`` can read it back.
+    """
+    import torch.nn as nn
+
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"save_checkpoint needs an nn.Module, got {type(model).__name__}")
+    config = dict(getattr(model, "config", {}))
+    payload = {"state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+               "config": config, **extra}
+    return save(path, payload, made_from or {"config": config})
+

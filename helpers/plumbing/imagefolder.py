@@ -9,7 +9,7 @@ raises :class:`ImageFolderError` naming the folder or file; a partial dataset is
 returned.
 
 Decoding 60,000 small images takes ~10 s, so the decoded arrays are cached next to the
-images (``.decoded-<split>.pt``, written atomically by :mod:`helpers.artifacts`) together
+images (``.decoded-<split>.pt``, written atomically by :mod:`helpers.plumbing.artifacts`) together
 with a fingerprint of the files (names, sizes, modification times); the cache is used only
 while that fingerprint still matches the folder.
 """
@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import artifacts, runtime, validate
+from .. import runtime
+from . import artifacts, validate
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
 

@@ -4,7 +4,7 @@ Introduced in notebook 02 (section 6: interrupt a run, run the cell again, it co
 A :class:`Run` holds everything that changes while a model trains: the model, optimizer,
 learning-rate schedule, gradient scaler, the random generator of the shuffles and
 augmentations, the history and the best epoch so far. :func:`save` writes all of it after an
-epoch (atomically, with what the run was made from, through :mod:`helpers.artifacts`);
+epoch (atomically, with what the run was made from, through :mod:`helpers.plumbing.artifacts`);
 :func:`resume` puts it back only when the file was made from the same data and settings, so
 that a resumed run is bit for bit the run that was interrupted.
 """
@@ -45,7 +45,7 @@ class Run:
 
 def _check_run(run) -> None:
     if not isinstance(run, Run):
-        raise TypeError(f"expected run: a helpers.runstate.Run, got {type(run).__name__}")
+        raise TypeError(f"expected run: a helpers.plumbing.runstate.Run, got {type(run).__name__}")
 
 
 def save(path, run: Run, record: dict, device: torch.device) -> Path:

@@ -15,7 +15,8 @@ import threading
 from pathlib import Path
 from urllib.parse import urlparse
 
-from . import runtime, validate
+from .. import runtime
+from . import validate
 
 PROBE_TIMEOUT_S = 3.0      # how long we wait to learn whether a host answers
 DOWNLOAD_TIMEOUT_S = 30.0  # per socket operation once a download is under way

@@ -1,7 +1,7 @@
 """A trained CIFAR-10 network for the demos that need a trained model, offline included.
 
 Introduced in notebook 03; used by 04 and 07. Where torchvision's ImageNet weights cannot be
-had, a randomly initialised ResNet18 shows only noise. :func:`trained_cifar_model` gives a
+had, a randomly initialised ResNet18 shows only noise. :func:`load_or_train` gives a
 network that has really learned: notebook 02's model when its checkpoint was trained on the
 CIFAR-10 source present now with the current recipe, else one trained right here by the same
 recipe (:data:`helpers.models.RECIPES`, with a progress bar) and cached for the next notebook.
@@ -16,10 +16,11 @@ import time
 
 import torch
 
-from . import data, models, runtime, train, validate
+from . import data, models, runtime, train
+from .plumbing import validate
 
 
-def trained_cifar_model(profile: str | None = None, device=None, verbose: bool = True):
+def load_or_train(profile: str | None = None, device=None, verbose: bool = True):
     """``(model, info)``: notebook 02's CIFAR-10 model, or one trained now by its recipe.
 
     ``info`` holds ``test_acc`` (on up to 2,000 test images), ``data_source`` and ``trained_here``.
@@ -65,7 +66,7 @@ def _train_by_recipe(profile: str, device, verbose: bool):
     seconds = time.perf_counter() - t0
     model = model.cpu().eval()
     info = dict(profile=profile, data_source=full.source, n_train=len(full), recipe=recipe,
-                train_seconds=seconds, written_by="helpers.fallback")
+                train_seconds=seconds, written_by="helpers.cifar_model")
     models.save_checkpoint(models.cifar_checkpoint_path(profile), model,
                            made_from=models.cifar_record(full.source, recipe), **info)
     return model, info
