@@ -70,7 +70,7 @@ die() { say "FAILED: $*"; say "total $(( $(date +%s) - T0 )) s"; exit 2; }
 
 # --- 1. the virtualenv ------------------------------------------------------------------------
 STAMP=$VENV/.compat-installed
-WANT="torch==$TORCH torchvision==$TORCHVISION ${PINS[*]} $(sha256sum pyproject.toml | cut -c1-16)"
+WANT="torch==$TORCH torchvision==$TORCHVISION ${PINS[*]} $(sha256sum pyproject.toml requirements-oracles.txt | cut -c1-16 | tr "\n" " ")"
 if [ "$FRESH" = 1 ] && [ -d "$VENV" ]; then
   say "removing $VENV (--fresh)"
   rm -rf "$VENV"
@@ -100,6 +100,8 @@ else
 
   # --- 3. helpers exactly as the notebooks' bootstrap cell installs it on Colab -------------
   "$PY" -m pip install --quiet --no-deps -e . || die "pip install --no-deps -e . failed"
+  "$PY" -m pip install --quiet --no-deps -r requirements-oracles.txt \
+    || die "pip could not install the oracle libraries of requirements-oracles.txt"
   echo "$WANT" > "$STAMP"
   INSTALL_NOTE="installed"
 fi
