@@ -91,7 +91,8 @@ def plot_curves(history: dict, keys=None, title: str | None = None, logy: bool =
     fig, axes = plt.subplots(1, len(groups), figsize=(5 * len(groups), 3.4), squeeze=False)
     for ax, (metric, ks) in zip(axes.flat, groups.items()):
         for k in ks:
-            ax.plot(range(1, len(history[k]) + 1), history[k], marker="o", ms=3, label=k)
+            ax.plot(range(1, len(history[k]) + 1), history[k], marker="o", ms=3,
+                    label=k.rsplit("_", 1)[0] if "_" in k else k)     # "val_loss" -> "val"
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
         if logy:
