@@ -159,3 +159,10 @@ def test_helper_modules_import_no_circle():
 
     circles = [m for m in graph if m != "__init__" and m in reach(m)]
     assert not circles, f"import circles through: {circles}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_kernelspec_present(path):
+    """Without one, JupyterLab opens the notebook with a "Select Kernel" dialog."""
+    assert load(path).metadata.get("kernelspec", {}).get("name") == "python3", (
+        f"{path.name}: no python3 kernelspec: run tools/sync_notebooks.py")

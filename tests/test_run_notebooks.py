@@ -1,4 +1,5 @@
-"""tools/run_notebooks.py: a stalled cell is stopped and named; widgets never block a headless run."""
+"""tools/run_notebooks.py: a stalled cell is stopped and named; widgets never block a headless run;
+one Ctrl-C or SIGTERM stops the whole run, kills its kernel and writes nothing half-done."""
 import asyncio
 import sys
 import time
@@ -73,3 +74,109 @@ def test_repoll_still_times_out():
     else:
         raise AssertionError("a wait with nothing to receive must end in Empty")
     assert 0.3 <= time.monotonic() - t0 < 2
+
+
+def _start_run(tmp_path):
+    """run_notebooks.py on three tiny notebooks given as paths: the second sleeps 60 s.
+
+    Returns the process, the marker file the sleeping cell creates, and the output folder.
+    """
+    import subprocess
+
+    marker = tmp_path / "sleeping"
+    quick, sleepy, never = (tmp_path / f"{n}.ipynb" for n in ("97_quick", "98_sleepy", "99_never"))
+    for path, source in [(quick, "x = 1"),
+                         (sleepy, f"open({str(marker)!r}, 'w').close()\nimport time\ntime.sleep(60)"),
+                         (never, "y = 2")]:
+        nb = nbformat.v4.new_notebook()
+        nb.cells = [nbformat.v4.new_code_cell(source)]
+        nbformat.write(nb, path)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, str(ROOT / "tools" / "run_notebooks.py"), "--out", str(out),
+                             str(quick), str(sleepy), str(never)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return proc, marker, out
+
+
+def _kernels_of(pid):
+    """The ipykernel processes started by process ``pid``: {kernel pid: its connection file}."""
+    import psutil
+
+    kernels = {}
+    try:
+        children = psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return kernels
+    for child in children:
+        try:
+            cmd = child.cmdline()
+        except psutil.Error:
+            continue
+        if "ipykernel_launcher" in " ".join(cmd) and "-f" in cmd:
+            kernels[child.pid] = cmd[cmd.index("-f") + 1]
+    return kernels
+
+
+def _alive(pid):
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _stop_while_busy(tmp_path, signum):
+    import signal
+    import subprocess
+
+    import psutil
+
+    proc, marker, out = _start_run(tmp_path)
+    try:
+        deadline = time.monotonic() + 60                    # two kernel starts on a slow machine
+        while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert marker.exists(), "the sleeping cell never started:\n" + (
+            proc.communicate(timeout=15)[0] if proc.poll() is not None else "")
+        kernels = _kernels_of(proc.pid)
+        assert len(kernels) == 1, kernels                   # the sleeping notebook's kernel
+        t0 = time.monotonic()
+        proc.send_signal(signum)
+        try:
+            output, _ = proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"still running 15 s after {signal.Signals(signum).name}") from None
+        seconds = time.monotonic() - t0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=15)
+    assert proc.returncode == 128 + signum, output
+    assert seconds < 10, (seconds, output)
+    name = signal.Signals(signum).name
+    assert f"interrupted by {name}: 1 of 3 notebooks finished: 97_quick (ok)" in output, output
+    assert "98_sleepy" in output and "stopped" in output and "99_never" not in output, output
+    # what finished is written; nothing of the stopped notebook, no temporary file left behind
+    assert sorted(p.name for p in out.iterdir()) == ["97_quick.html", "97_quick.ipynb"], output
+    # its kernel (and anything else with its connection file) is gone
+    (kernel_pid, connection), = kernels.items()
+    deadline = time.monotonic() + 5
+    while _alive(kernel_pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(kernel_pid), f"kernel {kernel_pid} survived {name}"
+    left = []
+    for p in psutil.process_iter(["pid", "cmdline", "status"]):
+        if connection in " ".join(p.info["cmdline"] or []) and p.info["status"] != psutil.STATUS_ZOMBIE:
+            left.append(p.info["pid"])
+    assert not left, f"processes still use {connection}: {left}"
+
+
+def test_one_ctrl_c_stops_the_whole_run(tmp_path):
+    import signal
+    _stop_while_busy(tmp_path, signal.SIGINT)
+
+
+def test_sigterm_stops_the_whole_run(tmp_path):
+    import signal
+    _stop_while_busy(tmp_path, signal.SIGTERM)

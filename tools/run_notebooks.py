@@ -3,17 +3,27 @@
     python tools/run_notebooks.py                  # auto profile (gpu if a GPU, else cpu)
     python tools/run_notebooks.py --profile smoke  # the quick run the tests use
     python tools/run_notebooks.py 01 05            # only some notebooks
+    python tools/run_notebooks.py path/to/x.ipynb  # a notebook outside notebooks/
 
 Prints one summary line per notebook: profile, device, data sources, seconds, ok/FAILED.
 Exit status 1 if any notebook failed.
+
+One Ctrl-C (SIGINT) or SIGTERM stops the whole run within seconds: the running notebook's kernel
+is killed, nothing of that notebook is written (every output file is written under a temporary
+name and then renamed), the notebooks that finished are listed, and the exit status is 130
+(SIGINT) or 143 (SIGTERM).
 """
 from __future__ import annotations
 
 import argparse
+import asyncio
+import atexit
 import json
 import os
+import signal
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from queue import Empty
@@ -25,6 +35,12 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError
 ROOT = Path(__file__).resolve().parent.parent
 #: longest single wait on a kernel channel before asking again (see :func:`repoll`)
 POLL_STEP_S = 1.0
+#: after a stop request, how long the notebook's thread may take to kill its kernel and end
+STOP_GRACE_S = 10.0
+
+
+class Interrupted(Exception):
+    """The run was asked to stop (SIGINT or SIGTERM) while a notebook was running."""
 
 
 def repoll(get_msg, step: float = POLL_STEP_S):
@@ -50,13 +66,128 @@ def repoll(get_msg, step: float = POLL_STEP_S):
 
 
 class RepollingClient(NotebookClient):
-    """NotebookClient whose shell and IOPub waits use :func:`repoll`."""
+    """NotebookClient whose shell and IOPub waits use :func:`repoll` and that can be stopped.
+
+    :meth:`run` executes the notebook on an event loop in a worker thread, so signals reach only
+    the main thread's handlers (nbclient's own SIGINT/SIGTERM handlers, which shut the kernel
+    down but let the caller go on with the next notebook, are not installed outside the main
+    thread). :meth:`stop` may be called from any thread, e.g. a signal handler.
+    """
+
+    _stop_requested = False
+    _loop = _task = None
+    kernel_pgid = None
+
+    async def async_start_new_kernel(self, **kwargs):
+        await super().async_start_new_kernel(**kwargs)
+        # the kernel leads its own process group (jupyter_client starts a new session)
+        self.kernel_pgid = getattr(self.km.provisioner, "pgid", None)
 
     async def async_start_new_kernel_client(self):
         kc = await super().async_start_new_kernel_client()
         for channel in (kc.shell_channel, kc.iopub_channel):
             channel.get_msg = repoll(channel.get_msg)
         return kc
+
+    def stop(self, kill: bool = False) -> None:
+        """Stop executing: cancel the running cell and kill the kernel (no graceful shutdown).
+
+        ``kill`` also sends SIGKILL to the kernel's process group at once, from this thread.
+        """
+        self._stop_requested = True
+        self.shutdown_kernel = "immediate"
+        loop, task = self._loop, self._task
+        if loop is not None and task is not None:
+            try:
+                loop.call_soon_threadsafe(task.cancel)
+            except RuntimeError:                     # the loop has closed: nothing left to stop
+                pass
+        if kill:
+            self.kill_kernel()
+
+    def kill_kernel(self) -> None:
+        if self.kernel_pgid:
+            try:
+                os.killpg(self.kernel_pgid, signal.SIGKILL)
+            except OSError:                          # already gone
+                pass
+
+    async def _execute_stoppably(self):
+        self._loop, self._task = asyncio.get_running_loop(), asyncio.current_task()
+        try:
+            if self._stop_requested:                 # asked to stop before the loop was known
+                raise asyncio.CancelledError
+            await self.async_execute()
+        finally:
+            # A stop during the kernel's start skips nbclient's own clean-up: do it here.
+            atexit.unregister(self._cleanup_kernel)
+            if self.km is not None:
+                try:
+                    await self._async_cleanup_kernel()
+                except Exception:
+                    self.kill_kernel()
+
+    def run(self) -> None:
+        """Execute the notebook; raise :class:`Interrupted` if :meth:`stop` was called."""
+        outcome = {}
+
+        def work():
+            try:
+                asyncio.run(self._execute_stoppably())
+            except BaseException as err:             # handed to the calling thread
+                outcome["error"] = err
+
+        worker = threading.Thread(target=work, name="notebook", daemon=True)
+        worker.start()
+        stop_seen = None
+        while worker.is_alive():
+            try:
+                worker.join(0.2)
+            except BaseException:                    # e.g. KeyboardInterrupt where no handler is set
+                self.stop()
+                worker.join(STOP_GRACE_S)
+                self.kill_kernel()
+                raise
+            if self._stop_requested:
+                stop_seen = stop_seen or time.monotonic()
+                if time.monotonic() - stop_seen > STOP_GRACE_S:
+                    self.kill_kernel()               # the thread is stuck: leave it (daemon)
+                    break
+        if self._stop_requested:
+            raise Interrupted()
+        if "error" in outcome:
+            raise outcome["error"]
+
+
+class StopRequest:
+    """Signal handler for SIGINT and SIGTERM: remember the first signal, stop the running client.
+
+    A second signal kills the running kernel at once.
+    """
+
+    def __init__(self):
+        self.signum = None
+        self.client = None
+
+    def __call__(self, signum, frame=None):
+        again = self.signum is not None
+        self.signum = self.signum or signum
+        client = self.client
+        if client is not None:
+            client.stop(kill=again)
+
+
+STOP = StopRequest()
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` under a temporary name in the same folder, then rename it."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def cell_name(nb, index) -> str:
@@ -71,6 +202,10 @@ def cell_name(nb, index) -> str:
 
 
 def run_one(path: Path, out_dir: Path, cell_timeout: int) -> dict:
+    """Execute one notebook; write it executed (and as HTML) into ``out_dir``.
+
+    Raises :class:`Interrupted`, writing nothing, when :data:`STOP` stops it.
+    """
     nb = nbformat.read(path, as_version=4)
     report_file = Path(tempfile.mkstemp(suffix=".json")[1])
     report_file.write_text("{}")
@@ -82,27 +217,35 @@ def run_one(path: Path, out_dir: Path, cell_timeout: int) -> dict:
     client.on_cell_start = lambda cell, cell_index: running.update(cell=cell, index=cell_index)
     t0 = time.perf_counter()
     error = ""
+    STOP.client = client
     try:
-        client.execute()
+        if STOP.signum is not None:
+            raise Interrupted()
+        client.run()
     except CellTimeoutError:
         error = (f"cell {running.get('index', '?')} ({cell_name(nb, running.get('index'))}) "
                  f"ran longer than {cell_timeout} s and was stopped")
     except CellExecutionError as err:
         error = str(err).strip().splitlines()[-1][:200] if str(err).strip() else type(err).__name__
+    except Interrupted:
+        report_file.unlink(missing_ok=True)
+        raise
     except Exception as err:  # kernel died, etc.
         error = f"{type(err).__name__}: {err}"[:200]
+    finally:
+        STOP.client = None
+        if previous_report is None:
+            os.environ.pop("NB_REPORT", None)
+        else:
+            os.environ["NB_REPORT"] = previous_report
     seconds = time.perf_counter() - t0
-    if previous_report is None:
-        os.environ.pop("NB_REPORT", None)
-    else:
-        os.environ["NB_REPORT"] = previous_report
     out_dir.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, out_dir / path.name)
+    write_atomic(out_dir / path.name, nbformat.writes(nb))
     try:
         from nbconvert import HTMLExporter
 
         html, _ = HTMLExporter().from_notebook_node(nb)
-        (out_dir / path.with_suffix(".html").name).write_text(html, encoding="utf-8")
+        write_atomic(out_dir / path.with_suffix(".html").name, html)
     except Exception as err:
         print(f"  (HTML export of {path.name} failed: {err})")
     try:
@@ -112,9 +255,23 @@ def run_one(path: Path, out_dir: Path, cell_timeout: int) -> dict:
     return {"name": path.stem, "seconds": seconds, "error": error, **report}
 
 
+def select(only: list[str]) -> list[Path]:
+    """The notebooks to run: all of notebooks/, those with the given numbers, and given paths."""
+    paths = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    if not only:
+        return paths
+    numbers = [item for item in only if not item.endswith(".ipynb")]
+    files = [Path(item).resolve() for item in only if item.endswith(".ipynb")]
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise SystemExit(f"no such notebook: {', '.join(missing)}")
+    return [p for p in paths if p.name[:2] in numbers] + files
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("only", nargs="*", help="notebook numbers to run (default: all)")
+    parser.add_argument("only", nargs="*",
+                        help="notebook numbers (01) or .ipynb paths to run (default: all of notebooks/)")
     parser.add_argument("--profile", choices=["smoke", "cpu", "gpu"],
                         help="NB_PROFILE for the run (default: automatic)")
     parser.add_argument("--out", default=str(ROOT / "build"), help="output folder")
@@ -123,22 +280,38 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.profile:
         os.environ["NB_PROFILE"] = args.profile
-    paths = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-    if args.only:
-        paths = [p for p in paths if p.name[:2] in args.only]
+    paths = select(args.only)
     if not paths:
         print("no notebooks matched")
         return 1
     results = []
-    for path in paths:
-        print(f"running {path.name} ...", flush=True)
-        r = run_one(path, Path(args.out), args.cell_timeout)
-        results.append(r)
-        sources = "; ".join(f"{k}: {v}" for k, v in r.get("sources", {}).items()) or "none"
-        status = "ok" if not r["error"] else f"FAILED ({r['error']})"
-        print(f"{r['name']:<28} profile={r.get('profile', '?'):<5} device={r.get('device', '?'):<5} "
-              f"{r['seconds']:7.1f}s  {status}\n{'':<28} data: {sources}", flush=True)
+    previous = {sig: signal.signal(sig, STOP) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        for path in paths:
+            if STOP.signum is not None:
+                break
+            print(f"running {path.name} ...", flush=True)
+            try:
+                r = run_one(path, Path(args.out), args.cell_timeout)
+            except Interrupted:
+                print(f"{path.stem:<28} stopped: its kernel was shut down, nothing of it was written",
+                      flush=True)
+                break
+            results.append(r)
+            sources = "; ".join(f"{k}: {v}" for k, v in r.get("sources", {}).items()) or "none"
+            status = "ok" if not r["error"] else f"FAILED ({r['error']})"
+            print(f"{r['name']:<28} profile={r.get('profile', '?'):<5} device={r.get('device', '?'):<5} "
+                  f"{r['seconds']:7.1f}s  {status}\n{'':<28} data: {sources}", flush=True)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     failed = [r["name"] for r in results if r["error"]]
+    if STOP.signum is not None:
+        finished = ", ".join(f"{r['name']} ({'FAILED' if r['error'] else 'ok'})" for r in results)
+        print(f"\ninterrupted by {signal.Signals(STOP.signum).name}: {len(results)} of {len(paths)} "
+              f"notebooks finished" + (f": {finished}" if finished else "")
+              + (f"; their executed copies and HTML are in {args.out}" if results else ""), flush=True)
+        return 128 + STOP.signum
     print(f"\n{len(results) - len(failed)} of {len(results)} notebooks ok; executed notebooks "
           f"and HTML in {args.out}" + (f"; failed: {', '.join(failed)}" if failed else ""))
     return 1 if failed else 0

@@ -79,6 +79,9 @@ def sync(nb, name: str, url: str) -> None:
         elif cell.cell_type == "markdown" and "colab-badge.svg" in cell.source:
             cell.source = BADGE_RE.sub(badge(url, name), cell.source)
     nb.metadata.pop("widgets", None)
+    # without a kernelspec JupyterLab opens the notebook with a "Select Kernel" dialog
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)",
+                                 "language": "python"}
 
 
 def main(argv: list[str]) -> int:
