@@ -1,7 +1,9 @@
 """Checks and exercise checkers used in every notebook (introduced in notebook 01).
 
-* :func:`claim` asserts a lecture claim, or prints a visible SKIPPED line when the claim
-  needs real data or pretrained weights that this run does not have.
+* :func:`requirement` names, once near the top of a notebook, something some claims need
+  (``checks.requirement("pretrained", model.is_pretrained, "a pretrained ImageNet network")``).
+* :func:`claim` asserts a lecture claim in one line, or prints a visible SKIPPED line when the
+  claim ``needs=`` a requirement that this run does not have.
 * :func:`exercise` answers "correct" / "not yet" for a student's answer to a "Try it" cell;
   it never raises, so a notebook with unanswered exercises still runs top to bottom.
 """
@@ -19,15 +21,47 @@ def _as_array(value):
     return np.asarray(value)
 
 
-def claim(name: str, condition, requires: bool = True, missing: str = "") -> None:
-    """Assert ``condition`` (a bool or a zero-argument callable) when ``requires`` holds.
+#: requirement name -> (present, what it is); filled by :func:`requirement`
+_REQUIREMENTS: dict[str, tuple[bool, str]] = {}
 
-    ``requires=False`` prints ``SKIPPED <name> (needs <missing>)``, so a claim that only holds
-    for real data is visibly not checked rather than silently passed. Returns nothing (a
-    notebook cell ending in a claim shows its PASSED line, not a stray ``True``).
+
+def requirement(key: str, present, what: str) -> None:
+    """Name something that some claims of this notebook need, once (e.g. near the top).
+
+    ``key`` is what claims pass as ``needs=``; ``present`` whether this run has it (real data,
+    pretrained weights); ``what`` how a SKIPPED line names it. Calling it again with the same
+    key replaces the entry (a notebook re-run top to bottom).
     """
+    if not isinstance(key, str) or not key.strip():
+        raise ValueError(f"expected key: a non-empty name such as 'pretrained', got {key!r}")
+    _REQUIREMENTS[key.strip()] = (bool(present), str(what))
+
+
+def _missing(needs) -> list[str]:
+    keys = [needs] if isinstance(needs, str) else list(needs)
+    keys = [k.strip() for key in keys for k in key.split(",") if k.strip()]
+    unknown = [k for k in keys if k not in _REQUIREMENTS]
+    if unknown:
+        known = ", ".join(sorted(_REQUIREMENTS)) or "none yet"
+        raise ValueError(f"claim needs unknown requirement(s) {unknown}: name each once with "
+                         f"checks.requirement(key, present, what) (known: {known})")
+    return [_REQUIREMENTS[k][1] for k in keys if not _REQUIREMENTS[k][0]]
+
+
+def claim(name: str, condition, needs=(), *, requires: bool = True, missing: str = "") -> None:
+    """Assert ``condition`` (a bool or a zero-argument callable), one line in a notebook.
+
+    ``needs``: a requirement key (or several, as a tuple or ``"a, b"``) named earlier with
+    :func:`requirement`; when one is absent the claim prints ``SKIPPED <name> (needs ...)``, so a
+    claim that only holds for real data is visibly not checked rather than silently passed.
+    (``requires=False, missing=...`` says the same inline.) Returns nothing (a notebook cell
+    ending in a claim shows its PASSED line, not a stray ``True``).
+    """
+    absent = _missing(needs) if needs else []
     if not requires:
-        print(f"SKIPPED  {name}  (needs {missing or 'real data'})")
+        absent.append(missing or "real data")
+    if absent:
+        print(f"SKIPPED  {name}  (needs {' and '.join(absent)})")
         return
     value = condition() if callable(condition) else condition
     if isinstance(value, (torch.Tensor, np.ndarray)) and value.reshape(-1).shape[0] != 1:

@@ -3,6 +3,7 @@ repository address in ``pyproject.toml``; strip outputs and execution counts.
 
     python tools/sync_notebooks.py          # rewrite notebooks in place
     python tools/sync_notebooks.py --check  # exit 1 if anything would change
+    python tools/sync_notebooks.py 04 notebooks/05_autoencoders.ipynb  # only these notebooks
 
 The bootstrap cell is the code cell tagged ``bootstrap`` (the third cell of the skeleton). It is
 kept collapsed: its source hidden in JupyterLab (``jupyter.source_hidden``) and shown as a form with
@@ -88,7 +89,15 @@ def main(argv: list[str]) -> int:
     check = "--check" in argv
     url = repo_url()
     changed = []
-    for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
+    wanted = [a for a in argv if not a.startswith("--")]
+    paths = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    if wanted:
+        picked = [p for p in paths if any(p.name.startswith(w + "_") or p.resolve() == Path(w).resolve()
+                                            for w in wanted)]
+        if len(picked) < len(wanted):
+            raise SystemExit(f"not every argument names a notebook in notebooks/: {wanted}")
+        paths = picked
+    for path in paths:
         before = path.read_text()
         nb = nbformat.reads(before, as_version=4)
         sync(nb, path.name, url)
