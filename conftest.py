@@ -3,6 +3,10 @@
 These variables are set before nbval starts any kernel, so the kernels inherit them. Each
 notebook's kernel reports its profile and data sources into a temporary folder (NB_REPORT);
 the end of the run prints them, so a CI log shows what every notebook ran on.
+Every notebook cell nbval runs is also held to what a reader of the executed notebook must
+never see (helpers/plumbing/nbchecks.py: frozen progress frames, widget reprs, stray results,
+double prints) and every figure it shows to the projector rule (helpers/plumbing/figcheck.py:
+text >= 11 px in a 1000-px column, no overlapping text): a cell that breaks them fails.
 NB_OFFLINE=1 keeps the suite from downloading anything even on a connected machine; data
 already cached in data/ (e.g. the Fashion-MNIST sample CI copies there) is still used.
 """
@@ -12,8 +16,12 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import pytest
+
 REPORTS = Path(tempfile.mkdtemp(prefix="nb-reports-"))
+FIGCHECK = Path(tempfile.mkdtemp(prefix="nb-figcheck-"))
 os.environ["NB_REPORT"] = str(REPORTS)
+os.environ["NB_FIGCHECK"] = str(FIGCHECK)     # every figure a notebook shows is measured
 os.environ["NB_PROFILE"] = "smoke"
 os.environ.setdefault("NB_HEADLESS", "1")      # no progress bars: nobody watches them here
 os.environ.setdefault("NB_OFFLINE", "1")
@@ -43,5 +51,47 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(f"{r['title']} [{r.get('profile')}]: {sources}")
 
 
+_SEEN_LINES: dict = {}          # notebook -> {line: where first shown}, for double prints
+_FIG_LINES_READ: dict = {}      # figure-record file -> lines already judged
+
+
+def _new_figure_records() -> list[dict]:
+    """Figure records written by notebook kernels since the last call (not by this process:
+    unit tests that call helpers.setup() draw figures of their own)."""
+    records = []
+    for f in sorted(FIGCHECK.glob("figures-*.jsonl")):
+        if f.name == f"figures-{os.getpid()}.jsonl":
+            continue
+        lines = f.read_text().splitlines()
+        done = _FIG_LINES_READ.get(f.name, 0)
+        records += [json.loads(line) for line in lines[done:] if line.strip()]
+        _FIG_LINES_READ[f.name] = len(lines)
+    return records
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Fail a notebook cell that leaves a reader something they must not see (module doc)."""
+    outcome = yield
+    if call.when != "call" or type(item).__name__ != "IPyNbCell":
+        return
+    from helpers.plumbing import figcheck, nbchecks
+
+    records = _new_figure_records()
+    report = outcome.get_result()
+    if not report.passed:
+        return
+    seen = _SEEN_LINES.setdefault(str(item.fspath), {})
+    where = f"code cell {getattr(item, 'cell_num', '?')}"
+    found = nbchecks.cell_problems(getattr(item, "test_outputs", None) or [], seen, where)
+    complaints = [f"{kind[:-1]}: {d}" for kind, items in found.items() for d in items]
+    complaints += [f"{where}: {p}" for r in records for p in figcheck.problems(r)]
+    if complaints:
+        report.outcome = "failed"
+        report.longrepr = ("what a reader of the executed notebook would see:\n  "
+                           + "\n  ".join(complaints))
+
+
 def pytest_unconfigure(config):
     shutil.rmtree(REPORTS, ignore_errors=True)
+    shutil.rmtree(FIGCHECK, ignore_errors=True)

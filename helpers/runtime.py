@@ -13,6 +13,8 @@ Environment variables (all optional):
 ``NB_DEVICE``    force ``cpu``, ``cuda`` or ``mps``.
 ``NB_REPORT``    a JSON file the notebook runner reads (profile, device, data sources); an
                  existing folder gets one ``<title>.json`` per notebook (the test suite's summary).
+``NB_FIGCHECK``  a folder: every figure shown is measured into it (``plumbing/figcheck.py``).
+``NB_HEADLESS``  ``1`` in unattended runs (runner, tests): progress bars off.
 """
 from __future__ import annotations
 
@@ -286,6 +288,9 @@ def setup(seed: int = 0, title: str | None = None, quiet: bool = False) -> Runti
                        title=title or "")
     SOURCES.clear()
     _write_report()
+    if os.environ.get("NB_FIGCHECK"):
+        from .plumbing import figcheck                 # measure every figure shown (tests, runner)
+        figcheck.install(os.environ["NB_FIGCHECK"])
     if not quiet:
         import torchvision
 

@@ -5,7 +5,15 @@
     python tools/run_notebooks.py 01 05            # only some notebooks
     python tools/run_notebooks.py path/to/x.ipynb  # a notebook outside notebooks/
 
-Prints one summary line per notebook: profile, device, data sources, seconds, ok/FAILED.
+Prints one summary line per notebook: profile, device, data sources, seconds, ok/FAILED, and
+what a reader of the saved copy would wrongly see (``helpers/plumbing/nbchecks.py``: frozen
+progress frames, widget reprs, stray results, double prints; ``figcheck.py``: figure text under
+11 px in a 1000-px column, overlapping text). Kernels run with ``NB_HEADLESS=1`` (no progress
+bars: nobody watches them, and a saved notebook would keep their frozen frames); the text form of
+each widget is replaced by one line saying it is an interactive control. ``build/summary.json``
+holds every notebook's result. ``--record`` writes the measured seconds of the notebooks that ran
+ok into ``notebooks/runtimes.json`` (with the machine they ran on), from which
+``tools/sync_notebooks.py`` renders the runtimes of the README and of each notebook's header.
 Exit status 1 if any notebook failed.
 
 One Ctrl-C (SIGINT) or SIGTERM stops the whole run within seconds: the running notebook's kernel
@@ -30,6 +38,9 @@ from queue import Empty
 
 import nbformat
 from nbclient import NotebookClient
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from helpers.plumbing import figcheck, nbchecks  # noqa: E402  (no torch: plain modules)
 from nbclient.exceptions import CellExecutionError, CellTimeoutError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -209,8 +220,10 @@ def run_one(path: Path, out_dir: Path, cell_timeout: int) -> dict:
     nb = nbformat.read(path, as_version=4)
     report_file = Path(tempfile.mkstemp(suffix=".json")[1])
     report_file.write_text("{}")
-    previous_report = os.environ.get("NB_REPORT")
-    os.environ["NB_REPORT"] = str(report_file)          # the kernel inherits it
+    fig_dir = Path(tempfile.mkdtemp(prefix="nb-figcheck-"))
+    kernel_env = {"NB_REPORT": str(report_file), "NB_FIGCHECK": str(fig_dir), "NB_HEADLESS": "1"}
+    previous_env = {k: os.environ.get(k) for k in kernel_env}
+    os.environ.update(kernel_env)                        # the kernel inherits them
     client = RepollingClient(nb, timeout=cell_timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})
     running = {}
@@ -234,11 +247,13 @@ def run_one(path: Path, out_dir: Path, cell_timeout: int) -> dict:
         error = f"{type(err).__name__}: {err}"[:200]
     finally:
         STOP.client = None
-        if previous_report is None:
-            os.environ.pop("NB_REPORT", None)
-        else:
-            os.environ["NB_REPORT"] = previous_report
+        for k, v in previous_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     seconds = time.perf_counter() - t0
+    static = static_view_problems(nb, fig_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_atomic(out_dir / path.name, nbformat.writes(nb))
     try:
@@ -252,7 +267,86 @@ def run_one(path: Path, out_dir: Path, cell_timeout: int) -> dict:
         report = json.loads(report_file.read_text() or "{}")
     finally:
         report_file.unlink(missing_ok=True)
-    return {"name": path.stem, "seconds": seconds, "error": error, **report}
+    return {"name": path.stem, "seconds": seconds, "error": error, "static_view": static, **report}
+
+
+def static_view_problems(nb, fig_dir: Path) -> dict:
+    """Strip widget text from ``nb`` (in place); what a reader of the saved copy would still see.
+
+    Returns ``{kind: [where: what, ...]}`` for :data:`nbchecks.KINDS` plus ``"figures"``
+    (figcheck's complaints) and ``"figures measured"`` (how many figures were measured).
+    """
+    import shutil
+
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            nbchecks.strip_widget_text(cell.get("outputs", []))
+    found = nbchecks.notebook_problems(nb)
+    records = figcheck.read(fig_dir)
+    shutil.rmtree(fig_dir, ignore_errors=True)
+    cell_of = {figcheck.cell_key(c.source): i for i, c in enumerate(nb.cells) if c.cell_type == "code"}
+    found["figures"] = [f"cell {cell_of.get(r.get('cell'), '?')}: {p}"
+                        for r in records for p in figcheck.problems(r)]
+    found["figures measured"] = len(records)
+    return found
+
+
+def static_view_line(static: dict) -> str:
+    """One line: the counts of :func:`static_view_problems`."""
+    counts = ", ".join(f"{len(static.get(k, []))} {k}" for k in nbchecks.KINDS)
+    return (f"static view: {counts}; {static.get('figures measured', 0)} figures measured, "
+            f"{len(static.get('figures', []))} figure problems (text < {figcheck.MIN_PX:g} px, overlaps)")
+
+
+MAX_DETAILS = 12
+RUNTIMES = ROOT / "notebooks" / "runtimes.json"
+
+
+def write_summary(out_dir: Path, result: dict) -> None:
+    """Merge one notebook's result into ``out_dir/summary.json`` (one entry per notebook)."""
+    path = out_dir / "summary.json"
+    try:
+        summary = json.loads(path.read_text())
+    except (OSError, ValueError):
+        summary = {}
+    summary[result["name"]] = result
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, json.dumps(summary, indent=1, default=str) + "\n")
+
+
+def machine() -> str:
+    """'N-core <cpu model>' (and the GPU, if torch sees one): where runtimes were measured."""
+    import platform
+
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"{cores}-core {model}"
+
+
+def record_runtimes(results: list[dict]) -> None:
+    """Write the seconds of every notebook that ran ok into :data:`RUNTIMES`, per profile."""
+    try:
+        table = json.loads(RUNTIMES.read_text())
+    except (OSError, ValueError):
+        table = {}
+    stamp = time.strftime("%Y-%m-%d")
+    for r in results:
+        if r["error"] or r.get("profile") not in ("smoke", "cpu", "gpu"):
+            continue
+        entry = {"seconds": round(r["seconds"], 1), "measured": stamp, "machine": machine(),
+                 "device": r.get("device", "?"),
+                 "data": "; ".join(f"{k}: {v}" for k, v in r.get("sources", {}).items())}
+        table.setdefault(r["profile"], {})[r["name"]] = entry
+    write_atomic(RUNTIMES, json.dumps(table, indent=1, sort_keys=True) + "\n")
+    print(f"recorded the runtimes of {sum(not r['error'] for r in results)} notebooks in "
+          f"{RUNTIMES.relative_to(ROOT)}")
 
 
 def select(only: list[str]) -> list[Path]:
@@ -277,6 +371,8 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=str(ROOT / "build"), help="output folder")
     parser.add_argument("--cell-timeout", type=int, default=900,
                         help="seconds one cell may run before the run is stopped")
+    parser.add_argument("--record", action="store_true",
+                        help="write the seconds of the notebooks that ran ok into notebooks/runtimes.json")
     args = parser.parse_args(argv)
     if args.profile:
         os.environ["NB_PROFILE"] = args.profile
@@ -301,7 +397,14 @@ def main(argv=None) -> int:
             sources = "; ".join(f"{k}: {v}" for k, v in r.get("sources", {}).items()) or "none"
             status = "ok" if not r["error"] else f"FAILED ({r['error']})"
             print(f"{r['name']:<28} profile={r.get('profile', '?'):<5} device={r.get('device', '?'):<5} "
-                  f"{r['seconds']:7.1f}s  {status}\n{'':<28} data: {sources}", flush=True)
+                  f"{r['seconds']:7.1f}s  {status}\n{'':<28} data: {sources}\n"
+                  f"{'':<28} {static_view_line(r['static_view'])}", flush=True)
+            details = [d for k in (*nbchecks.KINDS, "figures") for d in r["static_view"].get(k, [])]
+            for d in details[:MAX_DETAILS]:
+                print(f"{'':<30}{d}", flush=True)
+            if len(details) > MAX_DETAILS:
+                print(f"{'':<30}... {len(details) - MAX_DETAILS} more in {args.out}/summary.json")
+            write_summary(Path(args.out), r)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -312,6 +415,8 @@ def main(argv=None) -> int:
               f"notebooks finished" + (f": {finished}" if finished else "")
               + (f"; their executed copies and HTML are in {args.out}" if results else ""), flush=True)
         return 128 + STOP.signum
+    if args.record:
+        record_runtimes(results)
     print(f"\n{len(results) - len(failed)} of {len(results)} notebooks ok; executed notebooks "
           f"and HTML in {args.out}" + (f"; failed: {', '.join(failed)}" if failed else ""))
     return 1 if failed else 0
