@@ -38,7 +38,7 @@ import torch.nn as nn
 
 import helpers
 from helpers import attacks, autoencoders, checks, conv, data, cifar_model, features, interpret, linalg, models, photos, plots, pretrained, runtime, synthesis, train
-from helpers.plumbing import artifacts, download, effnet_lite, imagefolder, runstate, standins, validate
+from helpers.plumbing import artifacts, download, effnet_lite, figcheck, imagefolder, nbchecks, runstate, standins, validate
 
 CPU = torch.device("cpu")
 #: a path that does not exist (no case creates it)
@@ -233,6 +233,8 @@ bad(artifacts.digest, "sample=0", V, r"expected sample \(rows to hash, or None f
 
 # checks
 bad(checks.claim, "array", V, r"expected condition of claim .*a single bool.*\.all\(\)", lambda: checks.claim("all positive", np.array([True, False])))
+bad(checks.claim, "unknown needs", V, r"claim needs unknown requirement.*checks.requirement\(key, present, what\)", lambda: checks.claim("x", True, needs="no-such-thing"))
+bad(checks.requirement, "empty key", V, r"expected key: a non-empty name", lambda: checks.requirement(" ", True, "real data"))
 bad(checks.exercise, "atol<0", V, r"expected atol \(absolute tolerance\): a number >= 0", lambda: checks.exercise("q1", 1.0, 1.0, atol=-1))
 
 # conv
@@ -501,6 +503,15 @@ EXEMPT = {
     "prefetch.status": "no arguments (reports which files are cached)",
     "prefetch.main": "command-line entry point: argparse answers a bad option with its usage "
                      "and SystemExit(2); without --check it downloads",
+    "figcheck.measure": "called by the installed hook with what it just drew; not for notebooks",
+    "figcheck.problems": "a record written by figcheck.measure; not for notebooks",
+    "figcheck.read": "any folder: a missing one has no records",
+    "figcheck.install": "any folder name (created when the first figure is written)",
+    "figcheck.cell_key": "any text is digested",
+    "nbchecks.shown_text": "any nbformat output; unknown kinds show no text",
+    "nbchecks.strip_widget_text": "any list of nbformat outputs",
+    "nbchecks.cell_problems": "any list of nbformat outputs",
+    "nbchecks.notebook_problems": "any executed notebook (nbformat node or dict)",
     "pretrained.resnet18": "alias of imagenet_model('resnet18', **kw) with no argument of its own "
                            "(imagenet_model's cases cover it)",
 }
