@@ -166,3 +166,44 @@ def test_kernelspec_present(path):
     """Without one, JupyterLab opens the notebook with a "Select Kernel" dialog."""
     assert load(path).metadata.get("kernelspec", {}).get("name") == "python3", (
         f"{path.name}: no python3 kernelspec: run tools/sync_notebooks.py")
+
+
+RUNTIME_TOLERANCE = 0.25    # a stated runtime within 25% of the measured one
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_header_runtimes_are_the_measured_ones(path):
+    """Each header states its smoke and cpu runtimes through markers that tools/sync_notebooks.py
+    fills from notebooks/runtimes.json (measured by tools/run_notebooks.py --record)."""
+    measured = sync_notebooks.load_runtimes()
+    header = "\n".join(c.source for c in load(path).cells[:2] if c.cell_type == "markdown")
+    stated = {m.group(2): m.group(3) for m in sync_notebooks.RUNTIME_RE.finditer(header)}
+    for profile in ("smoke", "cpu"):
+        assert profile in stated, (f"{path.name}: the header states no {profile} runtime: write "
+                                   f"<!-- runtime:{profile} --><!-- /runtime --> where it belongs")
+        entry = measured.get(profile, {}).get(path.stem)
+        assert entry, (f"{path.name}: no measured {profile} runtime in notebooks/runtimes.json: "
+                       f"tools/run_notebooks.py --profile {profile} --record {path.name[:2]}")
+        seconds = sync_notebooks.parse_seconds(stated[profile])
+        assert seconds is not None and abs(seconds - entry["seconds"]) <= RUNTIME_TOLERANCE * entry["seconds"], (
+            f"{path.name}: header says {stated[profile]!r} for {profile}, measured {entry['seconds']} s: "
+            f"run tools/sync_notebooks.py")
+
+
+def test_readme_runtimes_are_the_measured_ones():
+    measured = sync_notebooks.load_runtimes()
+    rows = sync_notebooks.readme_row_runtimes((ROOT / "README.md").read_text())
+    assert {stem for stem, _ in rows} == {p.stem for p in NOTEBOOKS}, "README table: one row per notebook"
+    for (stem, profile), text in rows.items():
+        entry = measured.get(profile, {}).get(stem)
+        assert entry, f"no measured {profile} runtime of {stem} in notebooks/runtimes.json"
+        seconds = sync_notebooks.parse_seconds(text)
+        assert seconds is not None and abs(seconds - entry["seconds"]) <= RUNTIME_TOLERANCE * entry["seconds"], (
+            f"README: {stem} {profile} says {text!r}, measured {entry['seconds']} s: run tools/sync_notebooks.py")
+
+
+def test_runtime_formatting_round_trips():
+    for seconds in (4.0, 16.4, 89.0, 95.0, 252.0, 900.0):
+        text = sync_notebooks.format_seconds(seconds)
+        assert abs(sync_notebooks.parse_seconds(text) - seconds) <= 0.05 * seconds, text
+    assert sync_notebooks.parse_seconds("about 5 minutes") is None
