@@ -253,6 +253,7 @@ def run_one(path: Path, out_dir: Path, cell_timeout: int) -> dict:
             else:
                 os.environ[k] = v
     seconds = time.perf_counter() - t0
+    load = round(os.getloadavg()[1], 1) if hasattr(os, "getloadavg") else None   # over 5 minutes
     static = static_view_problems(nb, fig_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_atomic(out_dir / path.name, nbformat.writes(nb))
@@ -267,7 +268,8 @@ def run_one(path: Path, out_dir: Path, cell_timeout: int) -> dict:
         report = json.loads(report_file.read_text() or "{}")
     finally:
         report_file.unlink(missing_ok=True)
-    return {"name": path.stem, "seconds": seconds, "error": error, "static_view": static, **report}
+    return {"name": path.stem, "seconds": seconds, "error": error, "static_view": static,
+            "load average": load, **report}
 
 
 def static_view_problems(nb, fig_dir: Path) -> dict:
@@ -341,6 +343,7 @@ def record_runtimes(results: list[dict]) -> None:
         if r["error"] or r.get("profile") not in ("smoke", "cpu", "gpu"):
             continue
         entry = {"seconds": round(r["seconds"], 1), "measured": stamp, "machine": machine(),
+                 "load average": r.get("load average"),
                  "device": r.get("device", "?"),
                  "data": "; ".join(f"{k}: {v}" for k, v in r.get("sources", {}).items())}
         table.setdefault(r["profile"], {})[r["name"]] = entry
