@@ -295,3 +295,355 @@ def robust_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack=N
             ok &= predict_labels(model, attack(model, xb, yb)) == yb
         correct += int(ok.sum())
     return correct / max(1, len(x))
+
+
+# --------------------------------------------------------------------------- AutoAttack's APGD
+def dlr_loss(logits: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None = None) -> torch.Tensor:
+    """Difference-of-logits-ratio loss of Croce & Hein (2020), per image ``(N,)``.
+
+    Untargeted: ``-(z_y - max_{i != y} z_i) / (z_pi1 - z_pi3)``; targeted (APGD-T):
+    ``-(z_y - z_t) / (z_pi1 - (z_pi3 + z_pi4) / 2)``, with ``z_pi1 >= z_pi2 >= ...`` the sorted
+    logits. Dividing by a difference of logits makes it invariant to a rescaling of the logits,
+    so a network cannot hide behind saturated, tiny cross-entropy gradients. Needs >= 3 classes
+    (>= 4 targeted). logits: (N, K); y, target: (N,).
+    """
+    z, _ = logits.sort(dim=1)
+    rows = torch.arange(len(y), device=logits.device)
+    z_y = logits[rows, y]
+    if target is None:
+        top_is_y = (logits.argmax(1) == y).float()
+        other = z[:, -2] * top_is_y + z[:, -1] * (1 - top_is_y)
+        return -(z_y - other) / (z[:, -1] - z[:, -3] + 1e-12)
+    return -(z_y - logits[rows, target]) / (z[:, -1] - 0.5 * z[:, -3] - 0.5 * z[:, -4] + 1e-12)
+
+
+def apgd(model: nn.Module, x: torch.Tensor, y, eps: float, steps: int = 100, loss: str = "ce",
+         target_rank: int | None = None, rho: float = 0.75, eval_mode: bool = True,
+         generator=None) -> torch.Tensor:
+    """Auto-PGD in the L-inf ball (Croce & Hein 2020, the attacks of AutoAttack), one run.
+
+    PGD without a step size to tune: it starts at ``2 eps``, adds momentum 0.75, and at the
+    checkpoints ``p_j`` (after 22%, then ever shorter stretches of the budget) halves the step
+    and restarts from the best point found whenever the loss rose in fewer than ``rho`` of the
+    steps since the last checkpoint (or did not improve at all). ``loss="ce"`` (APGD-CE) or
+    ``"dlr"`` (APGD-DLR); ``target_rank=k`` runs APGD-T: the targeted DLR loss towards the class
+    ranked ``k`` (2 = runner-up) by the clean logits. It follows ``torchattacks.APGD`` /
+    ``APGDT`` 3.5.1 step for step (``tests/test_oracles.py`` checks that they agree), with the
+    random start drawn from ``generator``. Returns, per image, the last iterate that was
+    misclassified, else the point of highest loss. x: (N, C, H, W) in [0, 1]; y: (N,).
+    """
+    x, y, _, eps = _attack_inputs(x, y, None, eps)
+    steps = validate.integer(steps, "steps", meaning="APGD iterations")
+    if loss not in ("ce", "dlr"):
+        raise ValueError(f"expected loss: 'ce' or 'dlr', got {loss!r}")
+    if eps == 0 or len(x) == 0:
+        return x.clone()
+    k_first, k_min, k_decr = max(int(0.22 * steps), 1), max(int(0.06 * steps), 1), max(int(0.03 * steps), 1)
+    with runtime.eval_mode(model, eval_mode):
+        target = None
+        if target_rank is not None:
+            with torch.no_grad():
+                target = model(x).sort(dim=1)[1][:, -int(target_rank)]
+        if loss == "ce" and target is None:
+            objective = lambda z: F.cross_entropy(z, y, reduction="none")   # noqa: E731
+        else:
+            objective = lambda z: dlr_loss(z, y, target)                     # noqa: E731
+
+        def value_and_grad(xa):
+            xa = xa.detach().requires_grad_(True)
+            z = model(xa)
+            ell = objective(z)
+            (g,) = torch.autograd.grad(ell.sum(), xa)
+            return ell.detach(), g.detach(), z.detach()
+
+        t = 2 * torch.rand(x.shape, generator=generator, device=x.device if generator is None
+                           else generator.device).to(x.device) - 1
+        x_adv = (x + eps * t / t.flatten(1).abs().amax(1).view(-1, 1, 1, 1)).clamp(0, 1)
+        x_best, x_best_adv = x_adv.clone(), x_adv.clone()
+        ell, grad, z = value_and_grad(x_adv)
+        grad_best, loss_best = grad.clone(), ell.clone()
+        robust = z.argmax(1) == y
+        losses = torch.zeros(steps, len(x))
+        step = torch.full((len(x), 1, 1, 1), 2.0 * eps, device=x.device)
+        x_old = x_adv.clone()
+        k, since_check = k_first, 0
+        best_at_check, reduced_at_check = loss_best.clone(), torch.ones(len(x), dtype=torch.bool)
+        for i in range(steps):
+            with torch.no_grad():
+                momentum = x_adv - x_old
+                x_old = x_adv.clone()
+                a = 0.75 if i > 0 else 1.0
+                z1 = torch.min(torch.max(x_adv + step * grad.sign(), x - eps), x + eps).clamp(0, 1)
+                x_adv = torch.min(torch.max(x_adv + (z1 - x_adv) * a + momentum * (1 - a), x - eps),
+                                  x + eps).clamp(0, 1)
+            ell, grad, z = value_and_grad(x_adv)
+            fooled = z.argmax(1) != y
+            robust &= ~fooled
+            x_best_adv[fooled] = x_adv[fooled]
+            losses[i] = ell.cpu()
+            better = ell > loss_best
+            x_best[better], grad_best[better], loss_best[better] = x_adv[better], grad[better], ell[better]
+            since_check += 1
+            if since_check == k:
+                # steps since the last checkpoint on which the loss rose (row -1 is the last,
+                # still zero, row at the first checkpoint, as in torchattacks)
+                rose = sum((losses[i - c] > losses[i - c - 1]).long() for c in range(k))
+                oscillating = rose <= k * rho
+                stuck = ~reduced_at_check & (best_at_check >= loss_best.cpu())
+                halve = (oscillating | stuck).to(x.device)
+                reduced_at_check, best_at_check = halve.cpu().clone(), loss_best.cpu().clone()
+                step[halve] /= 2.0
+                x_adv[halve], grad[halve] = x_best[halve], grad_best[halve]
+                since_check, k = 0, max(k - k_decr, k_min)
+    return torch.where(robust.view(-1, 1, 1, 1), x_best, x_best_adv).detach()
+
+
+def autoattack(model: nn.Module, x: torch.Tensor, y, eps: float, steps: int = 100,
+               n_targets: int = 9, generator=None, progress: bool = False) -> torch.Tensor:
+    """AutoAttack's gradient attacks in sequence (Croce & Hein 2020): APGD-CE, then APGD-T
+    towards each of the ``n_targets`` classes ranked 2, 3, ... by the clean logits, every run
+    only on the images that are still classified correctly. The published ensemble ("standard"
+    AutoAttack: ``steps=100``, ``n_targets=9``) adds FAB-T and the black-box Square attack,
+    which change RobustBench's numbers by a few tenths of a point for networks without
+    gradient masking. x: (N, C, H, W) in [0, 1]; y: (N,). Returns adversarial images in [0, 1].
+    """
+    x, y, _, eps = _attack_inputs(x, y, None, eps)
+    out = x.clone()
+    with torch.no_grad(), runtime.eval_mode(model):
+        alive = model(x).argmax(1) == y
+    runs = [("ce", None)] + [("dlr", r) for r in range(2, 2 + int(n_targets))]
+    for loss, rank in runtime.progress(runs, desc="AutoAttack (APGD)", leave=False, disable=not progress):
+        idx = alive.nonzero().flatten()
+        if len(idx) == 0:
+            break
+        xa = apgd(model, x[idx], y[idx], eps, steps=steps, loss=loss, target_rank=rank, generator=generator)
+        with torch.no_grad(), runtime.eval_mode(model):
+            fooled = model(xa).argmax(1) != y[idx]
+        out[idx[fooled]] = xa[fooled]
+        alive[idx[fooled]] = False
+    return out.detach()
+
+
+# --------------------------------------------------------------------------- adversarial training
+class FGSMRSTraining:
+    """``step_hook`` for :func:`helpers.train.fit`: fast adversarial training with Wong et al.'s
+    safeguard against catastrophic overfitting (Wong, Rice & Kolter 2020, "Fast is better than free").
+
+    Each call replaces the batch by FGSM from a uniform random start with step ``alpha``
+    (``1.25 eps`` in the paper), run in train mode. Every ``check_every`` batches it measures
+    PGD-``check_steps`` accuracy at ``eps`` on a fixed held-out batch ``(check_x, check_y)``
+    and keeps a copy of the weights whenever that is the best so far. Catastrophic overfitting
+    (FGSM-trained networks suddenly losing all PGD robustness within a few batches while their
+    FGSM accuracy soars) shows as a collapse of this number; :meth:`finish` then restores the
+    best weights: Wong et al.'s early stopping. ``history``: ``(batch, clean acc, PGD acc)``.
+    """
+
+    def __init__(self, eps: float, alpha: float, check_x: torch.Tensor, check_y: torch.Tensor,
+                 check_every: int = 50, check_steps: int = 10, collapse: float = 0.2,
+                 generator=None):
+        self.eps, self.alpha = check_eps(eps), float(alpha)
+        validate.images(check_x, "check_x")
+        self.check_x, self.check_y = check_x, _labels(check_y, check_x, "check_y")
+        self.check_every = validate.integer(check_every, "check_every", meaning="batches between checks")
+        self.check_steps, self.collapse, self.generator = int(check_steps), float(collapse), generator
+        self.batches, self.history = 0, []
+        self.best_robust, self.best_state = -1.0, None
+
+    def __call__(self, model, x, y):
+        self.batches += 1
+        if self.batches % self.check_every == 0:
+            self.check(model)
+        return fgsm(model, x, y, self.eps, random_start=True, alpha=self.alpha, eval_mode=False,
+                    generator=self.generator)
+
+    def check(self, model) -> float:
+        """PGD accuracy on the check batch now (eval mode; the model's mode is restored)."""
+        xc, yc = self.check_x.to(next(model.parameters()).device), self.check_y.to(next(model.parameters()).device)
+        attack = lambda m, a, b: pgd(m, a, b, self.eps, steps=self.check_steps, alpha=2.5 * self.eps / self.check_steps,
+                                     generator=self.generator)   # noqa: E731
+        clean = robust_accuracy(model, xc, yc, progress=False)
+        robust = robust_accuracy(model, xc, yc, attack, progress=False)
+        self.history.append((self.batches, clean, robust))
+        if robust >= self.best_robust:
+            self.best_robust = robust
+            self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        return robust
+
+    def finish(self, model) -> bool:
+        """Check once more after the last batch; if PGD accuracy has fallen more than
+        ``collapse`` below its best (catastrophic overfitting), load the best weights.
+        Returns whether it restored them."""
+        last = self.check(model)
+        if last < self.best_robust - self.collapse and self.best_state is not None:
+            model.load_state_dict(self.best_state)
+            return True
+        return False
+
+
+def cached_model(name: str, made_from: dict, build, train_fn, verbose: bool = True):
+    """``(model, info, reused)``: a trained model saved under the checkpoints folder as
+    ``name.pt``, reused only when it was made from ``made_from`` (data, recipe), else
+    ``model = build()`` trained now by ``info = train_fn(model)`` and saved with its provenance
+    (:mod:`helpers.plumbing.artifacts`). ``info``: numbers, strings, lists and dicts only.
+    """
+    from .plumbing import artifacts
+
+    path = artifacts.checkpoint_dir() / f"{name}.pt"
+    payload = artifacts.load(path, made_from, what=name, action="training it again")
+    model = build()
+    if payload is not None:
+        model.load_state_dict(payload["state"])
+        if verbose:
+            print(f"[{name}] reusing the model trained earlier from the same data and recipe ({path.name})")
+        return model.eval(), payload["info"], True
+    info = train_fn(model)
+    artifacts.save_model(path, model, made_from, info=info)
+    return model.eval(), info, False
+
+
+
+# --------------------------------------------------------------------------- notebook 04's thresholds
+# Each claim of notebook 04 reads as one line there; the reasons for its thresholds live here.
+
+#: top-1 / top-5 floors on the ImageNet sample. Published ILSVRC-validation figures: ResNet18
+#: 69.8% / 89.1% (torchvision), EfficientNet-Lite0 75.1% top-1 (TensorFlow's Lite release; no
+#: top-5 published). With >= 100 photos the standard error is <= 4.6 points, so the floors sit about
+#: two standard errors below the weaker network. Chance: 0.1% / 0.5%.
+SAMPLE_TOP1_FLOOR, SAMPLE_TOP5_FLOOR = 0.60, 0.80
+
+#: published ILSVRC-2012 validation accuracy (single 224 centre crop) of the networks notebook 04 may
+#: run, by readable name: (top-1, top-5 or None, where it is published)
+PUBLISHED_IMAGENET = {
+    "ResNet18": (0.698, 0.891, "torchvision's ResNet18_Weights.IMAGENET1K_V1"),
+    "DenseNet121": (0.744, 0.920, "torchvision's DenseNet121_Weights.IMAGENET1K_V1"),
+    "EfficientNet-Lite0": (0.751, None, "TensorFlow's EfficientNet-Lite release (top-1 only)"),
+    "EfficientNet-Lite1": (0.767, None, "TensorFlow's EfficientNet-Lite release (top-1 only)"),
+}
+
+#: top-5 error of the two human annotators of the ILSVRC paper (Russakovsky et al. 2015, sec. 6.4):
+#: annotator A trained on 500 images and labelled 1,500; annotator B labelled 258
+HUMAN_TOP5_ERROR = {"human annotator A (trained, 1,500 images)": 0.051,
+                    "human annotator B (258 images)": 0.120}
+
+#: severity 3 of every corruption must cost >= 20 points of top-1: ImageNet-C (Hendrycks & Dietterich
+#: 2019) reports errors far above clean for every standard CNN at these levels; 20 points leaves room
+#: for the sampling error of a few dozen photos
+CORRUPTION_MIN_DROP = 0.20
+
+#: random noise of the attack's size may change at most this share of answers on correctly
+#: classified photos: an answer flipped by noise the size of a JPEG artefact was already on a boundary
+NOISE_MAX_FLIPS = 0.20
+
+#: PGD-10 at 4/255 (L-inf) and at L2 radius 1.0 (224 x 224) must fool this share of a standard
+#: ImageNet network's correctly classified photos. RobustBench and MadryLab's `robustness` report
+#: ~0% robust accuracy at 4/255 and a few percent at L2 0.5-1.0 (ResNet-50: 3.35% at 0.5, 0.44% at 1.0)
+PGD_LINF_MIN_FOOLED, PGD_L2_MIN_FOOLED = 0.95, 0.90
+
+#: targeted PGD-20 at 8/255 must reach the target on this share of photos
+TARGETED_MIN_HIT = 0.80
+
+#: first-order prediction of a logit change over a tenth of a grey level: the measured change must
+#: be within this band of it (piecewise-linear networks, ReLU or ReLU6, are linear on such a step)
+LINEAR_BAND = (0.6, 1.4)
+
+#: non-targeted transfer rate at 16/255: Liu et al. (2017) report well above half between ImageNet
+#: architectures at comparable budgets; the noise control must stay below it
+TRANSFER_MIN_RATE = 0.30
+
+#: AutoAttack may find at most this many points more than PGD with restarts (absolute robust
+#: accuracy). RobustBench's entry for Wong et al.'s FGSM-RS model: PGD-50x10 46.1%, AutoAttack 43.2%:
+#: 2.9 points. A larger gap means PGD's gradients are misleading: gradient masking (Athalye et al.
+#: 2018), and PGD numbers of that model cannot be trusted
+PGD_AA_MARGIN = 0.05
+
+#: an FGSM-RS network of notebook 04's cpu recipe (width 16, 20,000 images, 3 epochs) must reach this
+#: clean accuracy on CIFAR-10 test images (chance 10%); Madry et al. and Wong et al. reach 87% / 86%
+#: with 10x-60x wider networks trained on all 50,000 images for 15-200 epochs
+ROBUST_MIN_CLEAN = 0.40
+
+
+def standard_error(p: float, n: int) -> float:
+    """Standard error of an accuracy ``p`` measured on ``n`` independent images."""
+    return math.sqrt(max(p * (1 - p), 0.0) / max(int(n), 1))
+
+
+# --------------------------------------------------------------------------- linearity
+def margin_gradient(model: nn.Module, x: torch.Tensor, y) -> tuple[torch.Tensor, torch.Tensor]:
+    """The logit margin ``m = z_y - max_{i != y} z_i`` ``(N,)`` and its input gradient ``(N, C, H, W)``.
+
+    To first order an L-inf step of size ``t`` against the gradient's sign lowers the margin by
+    ``t * ||grad m||_1``: Goodfellow et al.'s ``eps * ||w||_1``, which grows with the number of
+    inputs. ``linear_flip_budget`` turns it into the step at which the straight line reaches 0.
+    """
+    validate.images(x, "x")
+    y = _labels(y, x, "labels y")
+    with runtime.eval_mode(model):
+        xg = x.detach().requires_grad_(True)
+        z = model(xg).float()
+        z_y = z.gather(1, y[:, None])[:, 0]
+        z_other = z.scatter(1, y[:, None], -math.inf).amax(1)
+        m = z_y - z_other
+        (g,) = torch.autograd.grad(m.sum(), xg)
+    return m.detach(), g.detach()
+
+
+def linear_flip_budget(model: nn.Module, x: torch.Tensor, y) -> torch.Tensor:
+    """``m / ||grad m||_1`` per image ``(N,)``, in pixel units (x 255 for grey levels): the L-inf
+    budget at which the first-order (straight-line) prediction says the answer flips."""
+    m, g = margin_gradient(model, x, y)
+    return m / g.flatten(1).abs().sum(1).clamp_min(1e-12)
+
+
+# --------------------------------------------------------------------------- figures of notebook 04
+def show_top5(images, top5, names, title: str):
+    """Each photo above a bar chart of its five most probable classes (true class in green).
+    ``top5``: per photo a list of ``(class name, probability)``, as ``pretrained.top_k`` gives."""
+    import matplotlib.pyplot as plt
+
+    from . import plots
+
+    n = len(images)
+    fig, axes = plt.subplots(2, n, figsize=(3.4 * n, 4.8), gridspec_kw=dict(height_ratios=[2.2, 1.4]))
+    for i in range(n):
+        axes[0, i].imshow(plots.to_numpy_image(images[i]))
+        axes[0, i].set_title(names[i][:24], fontsize=12)
+        axes[0, i].axis("off")
+        labels, probs = zip(*top5[i])
+        colors = ["tab:green" if lab == names[i] else "tab:blue" for lab in labels]
+        axes[1, i].barh(range(5)[::-1], probs, color=colors)
+        for j, q in enumerate(probs):
+            axes[1, i].text(q + 0.02, 4 - j, f"{q:.2f}", va="center", fontsize=11)
+        axes[1, i].set_yticks(range(5)[::-1], [s[:18] for s in labels], fontsize=11)
+        axes[1, i].set_xlim(0, 1.25)
+        axes[1, i].set_xlabel("probability", fontsize=11)
+    fig.suptitle(title, fontsize=13)
+    fig.tight_layout()
+    return fig
+
+
+def show_attack(x, x_adv, model, classes, title: str, target: int | None = None):
+    """Rows of: original (answer, probability) | the perturbation, amplified | adversarial image.
+    The adversarial answer is red when the attack succeeded (changed, or reached ``target``)."""
+    import matplotlib.pyplot as plt
+
+    from . import plots
+
+    n = len(x)
+    with torch.no_grad(), runtime.eval_mode(model):
+        p0, p1 = model(x).softmax(1), model(x_adv).softmax(1)
+    fig, axes = plt.subplots(n, 3, figsize=(10, 3.4 * n), squeeze=False)
+    for i in range(n):
+        d = x_adv[i] - x[i]
+        amp = d.abs().max().clamp_min(1e-12)
+        c0, c1 = int(p0[i].argmax()), int(p1[i].argmax())
+        hit = c1 == target if target is not None else c1 != c0
+        panels = [(x[i], f"{classes[c0][:20]} {p0[i, c0]:.2f}", "black"),
+                  (0.5 + 0.5 * d / amp, f"perturbation x{0.5 / amp:.0f}\n(max {amp * 255:.1f}/255)", "black"),
+                  (x_adv[i], f"{classes[c1][:20]} {p1[i, c1]:.2f}", "tab:red" if hit else "black")]
+        for ax, (img, t, col) in zip(axes[i], panels):
+            ax.imshow(plots.to_numpy_image(img))
+            ax.set_title(t, color=col, fontsize=12)
+            ax.axis("off")
+    fig.suptitle(title, fontsize=13)
+    fig.tight_layout()
+    return fig

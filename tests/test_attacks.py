@@ -234,3 +234,115 @@ def test_bad_input_errors(setup):
         attacks.pgd(model, x, y, float("nan"))
     with pytest.raises(TypeError, match=r"expected x: \(N, C, H, W\) float in \[0, 1\] tensor, got list"):
         attacks.fgsm(model, x.tolist(), y, EPS)
+
+
+# --------------------------------------------------------------------------- AutoAttack's APGD
+def test_dlr_loss_is_scale_and_shift_invariant_and_signed():
+    g = torch.Generator().manual_seed(3)
+    z = torch.randn(8, 6, generator=g)
+    y = torch.randint(0, 6, (8,), generator=g)
+    t = (y + 1) % 6
+    for target in (None, t):
+        base = attacks.dlr_loss(z, y, target)
+        assert torch.allclose(attacks.dlr_loss(7.5 * z + 3.0, y, target), base, atol=1e-5)
+    correct = z.argmax(1) == y
+    assert (attacks.dlr_loss(z, y)[correct] < 0).all() and (attacks.dlr_loss(z, y)[~correct] > 0).all()
+
+
+@pytest.mark.parametrize("loss,rank", [("ce", None), ("dlr", None), ("dlr", 2)])
+def test_apgd_inside_ball_and_box_and_no_weaker_than_its_start(setup, loss, rank):
+    model, x, y = setup
+    before = snapshot(model)
+    adv = attacks.apgd(model, x, y, EPS, steps=10, loss=loss, target_rank=rank,
+                       generator=torch.Generator().manual_seed(0))
+    assert adv.min() >= 0 and adv.max() <= 1
+    assert ((adv - x).flatten(1).abs().amax(1) <= EPS + 1e-6).all()
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items()), "weights changed"
+    if loss == "ce" and rank is None:
+        fooled = attacks.predict_labels(model, adv) != y
+        l_adv, l_clean = ce(model, adv, y), ce(model, x, y)
+        assert (l_adv[~fooled] >= l_clean[~fooled] - 1e-5).all(), "a resisting image keeps its best (highest) loss"
+
+
+def test_apgd_eps_zero_is_identity(setup):
+    model, x, y = setup
+    assert torch.equal(attacks.apgd(model, x, y, 0.0), x)
+
+
+def test_autoattack_at_least_as_strong_as_its_first_attack(setup):
+    model, x, y = setup
+    eps = 4 / 255
+    g = lambda: torch.Generator().manual_seed(0)                         # noqa: E731
+    ce_only = attacks.robust_accuracy(model, x, y, lambda m, a, b: attacks.apgd(m, a, b, eps, steps=10, generator=g()),
+                                      progress=False)
+    full = attacks.robust_accuracy(model, x, y, lambda m, a, b: attacks.autoattack(m, a, b, eps, steps=10, n_targets=2,
+                                                                                  generator=g()), progress=False)
+    assert full <= ce_only
+    adv = attacks.autoattack(model, x, y, eps, steps=10, n_targets=2, generator=g())
+    resisting = attacks.predict_labels(model, adv) == y
+    assert torch.equal(adv[resisting], x[resisting]), "images that resist are returned unchanged"
+    assert ((adv - x).flatten(1).abs().amax(1) <= eps + 1e-6).all()
+
+
+# --------------------------------------------------------------------------- adversarial training
+def test_fgsmrs_training_hook_checks_and_restores_the_best_weights(setup):
+    model, x, y = setup
+    model = small_model(seed=2)
+    model.load_state_dict(setup[0].state_dict())
+    hook = attacks.FGSMRSTraining(EPS, 1.25 * EPS, x, y, check_every=2, check_steps=3,
+                                  generator=torch.Generator().manual_seed(0))
+    model.train()
+    for _ in range(4):
+        adv = hook(model, x, y)
+        assert ((adv - x).abs().amax() <= EPS + 1e-6) and model.training
+    assert [h[0] for h in hook.history] == [2, 4] and hook.best_state is not None
+    best = {k: v.clone() for k, v in hook.best_state.items()}
+    hook.best_robust = 2.0                     # pretend PGD accuracy was far higher before: a collapse
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+    assert hook.finish(model) is True
+    assert all(torch.equal(v, best[k]) for k, v in model.state_dict().items())
+    hook2 = attacks.FGSMRSTraining(EPS, 1.25 * EPS, x, y, check_every=100)
+    assert hook2.finish(model) is False       # no collapse: the weights stay
+
+
+def test_cached_model_reuses_only_on_a_matching_record(tmp_path, monkeypatch):
+    monkeypatch.setenv("NB_DATA_DIR", str(tmp_path))
+    calls = []
+
+    def train_fn(m):
+        calls.append(1)
+        with torch.no_grad():
+            m[0].weight.fill_(0.5)
+        return {"seconds": 1.0, "checks": [(1, 0.5, 0.25)]}
+
+    build = lambda: nn.Sequential(nn.Linear(3, 2))                       # noqa: E731
+    m1, info1, reused1 = attacks.cached_model("t", {"recipe": {"lr": 0.1}}, build, train_fn, verbose=False)
+    m2, info2, reused2 = attacks.cached_model("t", {"recipe": {"lr": 0.1}}, build, train_fn, verbose=False)
+    assert (reused1, reused2) == (False, True) and len(calls) == 1
+    assert torch.equal(m2[0].weight, m1[0].weight) and info2["seconds"] == 1.0
+    _, _, reused3 = attacks.cached_model("t", {"recipe": {"lr": 0.2}}, build, train_fn, verbose=False)
+    assert reused3 is False and len(calls) == 2
+
+
+# --------------------------------------------------------------------------- linearity and thresholds
+def test_linear_flip_budget_of_a_linear_model_is_exact():
+    torch.manual_seed(0)
+    lin = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 3))
+    x = torch.rand(5, 3, 4, 4)
+    with torch.no_grad():
+        y = lin(x).argmax(1)
+        z = lin(x)
+    budget = attacks.linear_flip_budget(lin, x, y)
+    W = lin[1].weight
+    for i in range(5):
+        other = int(z[i].scatter(0, y[i:i + 1], -float("inf")).argmax())
+        m = z[i, y[i]] - z[i, other]
+        assert torch.allclose(budget[i], m / (W[y[i]] - W[other]).abs().sum(), rtol=1e-5)
+    assert (budget > 0).all()
+
+
+def test_standard_error():
+    assert attacks.standard_error(0.5, 100) == pytest.approx(0.05)
+    assert attacks.standard_error(0.0, 10) == 0.0

@@ -1,5 +1,5 @@
 """The lecture's attacks and attribution maps against independent libraries (micrograd-style
-oracles), in the test suite only: torchattacks 3.5.1 (FGSM, PGD) and Captum 0.9 (Saliency,
+oracles), in the test suite only: torchattacks 3.5.1 (FGSM, PGD, APGD, APGD-T) and Captum 0.9 (Saliency,
 GuidedBackprop, LayerGradCam). Both come from ``requirements-oracles.txt`` (``make test``
 installs them); without them these tests are reported as SKIPPED.
 
@@ -61,6 +61,48 @@ def test_pgd_linf_equals_torchattacks_without_random_start(batch, steps):
     differ = (ours - theirs).abs() > 1e-5
     assert differ.float().mean() < 1e-3, f"{int(differ.sum())} of {differ.numel()} pixels differ"
     assert (ours - x).abs().max() <= eps + 1e-6
+
+
+def _fooled_by_both(net, x, y, ours, theirs):
+    with torch.no_grad():
+        a, b = net(ours).argmax(1) != y, net(theirs).argmax(1) != y
+    assert torch.equal(a, b), f"fooled: ours {a.tolist()}, torchattacks {b.tolist()}"
+    return a
+
+
+@pytest.mark.parametrize("loss", ["ce", "dlr"])
+def test_apgd_equals_torchattacks(batch, loss):
+    """Same random start (torchattacks seeds the global generator with 0, we pass a generator
+    seeded with 0), labels = the clean answers (torchattacks attacks only images classified
+    correctly): the same images are fooled, by the same adversarial images. For the images that
+    resist, torchattacks returns the clean image, ``attacks.apgd`` its highest-loss point."""
+    x, _ = batch
+    net = small_net()
+    with torch.no_grad():
+        y = net(x).argmax(1)
+    eps = 2 / 255
+    ours = attacks.apgd(net, x, y, eps, steps=20, loss=loss, generator=torch.Generator().manual_seed(0))
+    theirs = torchattacks.APGD(net, eps=eps, steps=20, loss=loss, seed=0)(x, y)
+    fooled = _fooled_by_both(net, x, y, ours, theirs)
+    assert fooled.any(), "the test needs images that the attack fools"
+    assert torch.allclose(ours[fooled], theirs[fooled], atol=1e-5)
+    assert (ours - x).abs().max() <= eps + 1e-6 and 0 <= ours.min() and ours.max() <= 1
+
+
+def test_apgd_targeted_equals_torchattacks_apgdt(batch):
+    """APGD-T towards the runner-up class (torchattacks' APGDT with n_classes=2 runs exactly
+    that one target)."""
+    x, _ = batch
+    net = small_net()
+    with torch.no_grad():
+        y = net(x).argmax(1)
+    eps = 2 / 255
+    ours = attacks.apgd(net, x, y, eps, steps=20, loss="dlr", target_rank=2,
+                        generator=torch.Generator().manual_seed(0))
+    theirs = torchattacks.APGDT(net, eps=eps, steps=20, n_classes=2, seed=0)(x, y)
+    fooled = _fooled_by_both(net, x, y, ours, theirs)
+    assert fooled.any()
+    assert torch.allclose(ours[fooled], theirs[fooled], atol=1e-5)
 
 
 def test_saliency_equals_captum_max_over_channels(batch):
