@@ -138,3 +138,140 @@ def normalized_cross_correlation(x, template) -> np.ndarray:
     num = np.einsum("ijkl,kl->ij", w0, t0)
     den = np.sqrt((w0**2).sum(axis=(2, 3)) * (t0**2).sum()) + 1e-12
     return num / den
+
+
+def pool2d(x, size: int = 2, stride: int | None = None, mode: str = "max") -> np.ndarray:
+    """Max or average pooling of x (H, W) with a ``size x size`` window (d2l's ``pool2d``)."""
+    if mode not in ("max", "avg"):
+        raise ValueError(f"expected mode: 'max' or 'avg', got {mode!r}")
+    if mode == "max":
+        return max_pool2d(x, size, stride)
+    x = np.asarray(x, dtype=np.float64)
+    stride = stride or size
+    oh, ow = output_size(x.shape[0], size, 0, stride), output_size(x.shape[1], size, 0, stride)
+    return sliding_window_view(x, (size, size))[::stride, ::stride][:oh, :ow].mean(axis=(2, 3))
+
+
+def receptive_field(layers) -> list[int]:
+    """Receptive field (in input pixels) after each layer of a stack, for layers given as
+    ``(kernel, stride)`` pairs (a conv 3x3 is ``(3, 1)``, a 2x2 max pool ``(2, 2)``).
+
+    Recurrence: ``r_l = r_{l-1} + (k_l - 1) * j_{l-1}`` with the jump (input pixels between
+    neighbouring outputs) ``j_l = j_{l-1} * s_l``, starting from ``r_0 = j_0 = 1``.
+    """
+    r, j, out = 1, 1, []
+    for k, s in layers:
+        k = validate.integer(k, "kernel", meaning="kernel size")
+        s = validate.integer(s, "stride", meaning="stride")
+        r, j = r + (k - 1) * j, j * s
+        out.append(r)
+    return out
+
+
+# --------------------------------------------------------------------- section 9: scene photos
+#: built and natural scenes of the ImageNet sample used by notebook 01's two-stage experiment:
+#: every building seen upright from outside or with its shelves (chosen before any score was
+#: computed), and every landscape class of ImageNet's geological formations except the coral
+#: reef (under water) and the geyser (a watermark across the photo)
+BUILT_SCENES = ("church", "palace", "library", "monastery", "castle", "mosque", "bell_cote", "barn")
+NATURAL_SCENES = ("alp", "cliff", "lakeside", "seashore", "valley", "volcano", "promontory", "sandbar")
+
+
+def scene_photos(names=BUILT_SCENES + NATURAL_SCENES, height: int = 192) -> dict | None:
+    """Named photos of the ImageNet sample (``<wnid>_<name>.JPEG``) as grayscale
+    ``(height, W)`` float arrays in [0, 1], whole frame (no crop), or None when one is missing
+    and cannot be fetched (the notebook then skips what needs them).
+
+    Source order as :func:`helpers.photos.imagenet_photos`: ``<data dir>/imagenet-sample/``,
+    then the pinned public repository (each file checked against its sha256).
+    """
+    from PIL import Image
+    from skimage.transform import resize
+
+    from . import photos, runtime
+    from .plumbing.download import host_reachable
+
+    by_name = {f.split("_", 1)[1].rsplit(".", 1)[0]: f for f in photos.imagenet_sample_files()}
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        raise ValueError(f"expected names: ImageNet sample classes such as 'church', got {unknown}")
+    folder = runtime.data_dir() / "imagenet-sample"
+    missing = [n for n in names if not (folder / by_name[n]).exists()]
+    if missing and host_reachable(photos.IMAGENET_SAMPLE_URL):
+        digests = {line.split()[1]: line.split()[0]
+                   for line in photos.IMAGENET_DIGESTS.read_text().splitlines() if line.strip()}
+        for n in missing:
+            try:
+                photos._fetch_photo(by_name[n], digests[by_name[n]], folder / by_name[n])
+            except Exception as err:   # a failed photo is reported, the claim is then skipped
+                print(f"[photos] {by_name[n]} could not be fetched ({type(err).__name__})")
+        missing = [n for n in names if not (folder / by_name[n]).exists()]
+    if missing:
+        runtime.record_source("scene photos", "absent (the ImageNet sample is not available)")
+        return None
+    out = {}
+    for n in names:
+        with Image.open(folder / by_name[n]) as im:
+            g = np.asarray(im.convert("L"), dtype=np.float64) / 255.0
+        out[n] = resize(g, (height, round(height * g.shape[1] / g.shape[0])), anti_aliasing=True)
+    runtime.record_source("scene photos", f"{len(out)} real ImageNet sample photos")
+    return out
+
+
+def separation(built, natural) -> dict:
+    """How well a score separates two groups of photos: ``d`` (Cohen's effect size: the gap
+    between the group means in pooled standard deviations), ``auc`` (the fraction of
+    (built, natural) pairs in which the built photo scores higher: 1 = no overlap, 0.5 =
+    chance) and ``overlap`` (natural photos scoring above the lowest built photo).
+
+    Notebook 01 calls stage 2 "better" when its ``d`` exceeds stage 1's by at least 1 (a full
+    pooled standard deviation, far beyond what swapping one photo between groups moves it)
+    and its ``auc`` is higher too; both are directions, not thresholds tuned to the photos.
+    """
+    a, b = np.asarray(built, float), np.asarray(natural, float)
+    if a.size < 2 or b.size < 2:
+        raise ValueError(f"expected built, natural: at least 2 scores each, got {a.size} and {b.size}")
+    pooled = np.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2)
+    return {"d": float((a.mean() - b.mean()) / pooled),
+            "auc": float(np.mean(a[:, None] > b[None, :])),
+            "overlap": int(np.sum(b > a.min()))}
+
+
+def stage2_separates_better(sep1: dict, sep2: dict) -> bool:
+    """The claim of notebook 01, section 9: see :func:`separation` for why a margin of 1."""
+    return sep2["d"] >= sep1["d"] + 1.0 and sep2["auc"] > sep1["auc"]
+
+
+# --------------------------------------------------------------------- notebook 01's exercises
+_X5 = np.array([[3, 3, 2, 1, 0], [0, 0, 1, 3, 1], [3, 1, 2, 2, 3], [2, 0, 0, 2, 2], [2, 0, 0, 0, 1]], float)
+_W3 = np.array([[0, 1, 2], [2, 2, 0], [0, 1, 2]], float)
+
+
+def is_horizontal_edge_kernel(k) -> bool:
+    """True for a 3x3 kernel that responds to dark-above/bright-below and not to vertical edges."""
+    k = np.asarray(k, float)
+    if k.shape != (3, 3) or not np.isfinite(k).all():
+        return False
+    step_h = np.zeros((9, 9)); step_h[5:] = 1          # dark above, bright below
+    step_v = np.zeros((9, 9)); step_v[:, 5:] = 1       # dark left, bright right
+    return bool(correlate2d(step_h, k).max() > 0.1 * np.abs(k).sum()
+                and np.abs(correlate2d(step_v, k)).max() < 1e-9)
+
+
+def check_try_it(number: int, answer) -> bool:
+    """Notebook 01's "Try it" checker: prints correct / not yet for exercise ``number``."""
+    from . import checks
+
+    hints = {1: "⌊(W - F + 2P)/S⌋ + 1", 2: "(F·F·D1)·K + K", 3: "flip w in both axes",
+             4: "rows of -1, 0, +1"}
+    names = {1: "1. output width", 2: "2. parameters", 3: "3. convolution top-left",
+             4: "4. horizontal edge kernel"}
+    if number not in names:
+        raise ValueError(f"expected number: one of {sorted(names)}, got {number!r}")
+    if number == 4:
+        if answer is None:
+            return checks.exercise(names[4], None, None, hint=hints[4])
+        return checks.exercise(names[4], is_horizontal_edge_kernel(answer), True, hint=hints[4])
+    expected = {1: output_size(32, 5, 2, 1), 2: conv_params(5, 3, 10),
+                3: convolve2d(_X5, _W3)[0, 0]}[number]
+    return checks.exercise(names[number], answer, expected, hint=hints[number])

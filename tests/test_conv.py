@@ -88,3 +88,77 @@ def test_ncc_finds_template_and_is_bounded():
 def test_bad_input_is_explained(call, msg):
     with pytest.raises(ValueError, match=msg):
         call()
+
+
+@pytest.mark.parametrize("size,stride", [(2, 2), (3, 1), (3, 2)])
+def test_pool2d_max_and_avg_match_torch(size, stride):
+    x = rng.normal(size=(11, 9))
+    t = torch.tensor(x)[None, None]
+    np.testing.assert_allclose(conv.pool2d(x, size, stride), F.max_pool2d(t, size, stride)[0, 0].numpy())
+    np.testing.assert_allclose(conv.pool2d(x, size, stride, "avg"), F.avg_pool2d(t, size, stride)[0, 0].numpy())
+    with pytest.raises(ValueError, match="mode"):
+        conv.pool2d(x, mode="median")
+
+
+def _autograd_receptive_field(layers, size=80):
+    mods = [torch.nn.Conv2d(1, 1, k, stride=s, bias=False) if k != s else torch.nn.AvgPool2d(k, s)
+            for k, s in layers]
+    for m in mods:
+        if isinstance(m, torch.nn.Conv2d):
+            torch.nn.init.constant_(m.weight, 1.0)
+    x = torch.zeros(1, 1, size, size, requires_grad=True)
+    y = torch.nn.Sequential(*mods)(x)
+    y[0, 0, y.shape[2] // 2, y.shape[3] // 2].backward()
+    cols = torch.nonzero(x.grad[0, 0].abs().sum(0)).flatten()
+    return int(cols.max() - cols.min() + 1)
+
+
+@pytest.mark.parametrize("layers", [[(3, 1)] * 3, [(3, 1), (2, 2), (3, 1), (2, 2), (5, 1)], [(7, 1), (3, 2), (3, 1)]])
+def test_receptive_field_matches_autograd(layers):
+    rf = conv.receptive_field(layers)
+    assert rf[-1] == _autograd_receptive_field(layers)
+    assert conv.receptive_field([(3, 1)] * 3) == [3, 5, 7]
+
+
+def test_separation_measures_and_can_fail():
+    sep = conv.separation([3, 4, 5], [0, 1, 2])
+    assert sep["auc"] == 1.0 and sep["overlap"] == 0 and sep["d"] == pytest.approx(3.0)
+    mixed = conv.separation([1, 3, 5], [0, 2, 4])
+    assert mixed["auc"] == pytest.approx(6 / 9) and mixed["overlap"] == 2
+    assert conv.stage2_separates_better(mixed, sep)
+    assert not conv.stage2_separates_better(sep, mixed)
+    assert not conv.stage2_separates_better(sep, conv.separation([3, 4, 5.1], [0, 1, 2]))   # d up by < 1
+    with pytest.raises(ValueError, match="at least 2"):
+        conv.separation([1], [0, 1])
+
+
+def test_scene_photos_names_and_missing(tmp_path, monkeypatch):
+    with pytest.raises(ValueError, match="ImageNet sample classes"):
+        conv.scene_photos(["not_a_class"])
+    monkeypatch.setenv("NB_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("NB_OFFLINE", "1")
+    assert conv.scene_photos(["church", "alp"]) is None           # absent and not fetchable: the claim is skipped
+
+
+def test_scene_photo_groups_are_disjoint_sample_classes():
+    from helpers import photos
+    classes = {f.split("_", 1)[1].rsplit(".", 1)[0] for f in photos.imagenet_sample_files()}
+    assert set(conv.BUILT_SCENES) <= classes and set(conv.NATURAL_SCENES) <= classes
+    assert not set(conv.BUILT_SCENES) & set(conv.NATURAL_SCENES)
+    assert len(conv.BUILT_SCENES) >= 6 and len(conv.NATURAL_SCENES) >= 6
+
+
+def test_try_it_checker_accepts_the_answers_and_rejects_others(capsys):
+    """Notebook 01's exercise checker (the notebook shows only the student's result)."""
+    assert conv.check_try_it(1, 32) and not conv.check_try_it(1, 28)
+    assert conv.check_try_it(2, 760) and not conv.check_try_it(2, 750)
+    assert conv.check_try_it(3, np.sum(X[:3, :3] * W[::-1, ::-1])) and not conv.check_try_it(3, 12)
+    assert conv.check_try_it(4, [[-1, -1, -1], [0, 0, 0], [1, 1, 1]])
+    assert not conv.check_try_it(4, [[-1, 0, 1], [-1, 0, 1], [-1, 0, 1]])        # a vertical-edge kernel
+    assert not conv.check_try_it(4, [[1, 1, 1], [0, 0, 0], [-1, -1, -1]])        # bright above: the wrong sign
+    assert not conv.check_try_it(4, np.ones((5, 5)))
+    assert not conv.check_try_it(1, None)
+    out = capsys.readouterr().out
+    assert "not answered yet" in out and "correct" in out
+    with pytest.raises(ValueError, match="one of"):
+        conv.check_try_it(5, 1)
