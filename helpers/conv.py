@@ -127,17 +127,31 @@ def edge_kernel(angle_deg: float, k: int = 5, sigma: float = 1.0) -> np.ndarray:
 
 def normalized_cross_correlation(x, template) -> np.ndarray:
     """NCC map (valid): correlation of the mean-removed template with each mean-removed,
-    norm-divided window, in [-1, 1]; unlike raw correlation it does not favour bright areas."""
+    norm-divided window, in [-1, 1]; unlike raw correlation it does not favour bright areas.
+
+    Computed without copying the windows: the numerator is a plain correlation with the
+    zero-mean template (the window's mean drops out), and each window's squared norm
+    ``sum(x^2) - sum(x)^2 / n`` comes from two box sums (an integral image). Flat windows give 0.
+    """
     x, t = _check(x, template, 2, "normalized_cross_correlation")
     if t.shape[0] > x.shape[0] or t.shape[1] > x.shape[1]:
         raise ValueError(f"expected template: at most the size of the image {x.shape}, got "
                          f"shape {t.shape}")
-    windows = sliding_window_view(x, t.shape)                        # (H', W', k1, k2)
-    w0 = windows - windows.mean(axis=(2, 3), keepdims=True)
     t0 = t - t.mean()
-    num = np.einsum("ijkl,kl->ij", w0, t0)
-    den = np.sqrt((w0**2).sum(axis=(2, 3)) * (t0**2).sum()) + 1e-12
-    return num / den
+    num = correlate2d(x, t0)
+    n = t.size
+    s1, s2 = _box_sum(x, t.shape), _box_sum(x * x, t.shape)
+    var = np.maximum(s2 - s1 ** 2 / n, 0.0)                    # ||window - its mean||^2
+    flat = var <= 1e-10 * n
+    den = np.sqrt(np.where(flat, 1.0, var) * (t0 ** 2).sum()) + 1e-12
+    return np.where(flat, 0.0, num / den)
+
+
+def _box_sum(x: np.ndarray, shape) -> np.ndarray:
+    """Sum of every ``shape`` window of x (valid positions), from an integral image."""
+    k1, k2 = shape
+    c = np.pad(x.cumsum(axis=0).cumsum(axis=1), ((1, 0), (1, 0)))
+    return c[k1:, k2:] - c[:-k1, k2:] - c[k1:, :-k2] + c[:-k1, :-k2]
 
 
 def pool2d(x, size: int = 2, stride: int | None = None, mode: str = "max") -> np.ndarray:

@@ -162,3 +162,15 @@ def test_try_it_checker_accepts_the_answers_and_rejects_others(capsys):
     assert "not answered yet" in out and "correct" in out
     with pytest.raises(ValueError, match="one of"):
         conv.check_try_it(5, 1)
+
+
+def test_ncc_matches_scikit_image_and_flat_windows_give_zero():
+    from skimage.feature import match_template
+    img = rng.random((50, 60))
+    img[30:45, 5:25] = 0.7                                      # a flat region
+    t = rng.random((9, 7))
+    ncc = conv.normalized_cross_correlation(img, t)
+    np.testing.assert_allclose(ncc, match_template(img, t), atol=1e-6)
+    assert np.all(ncc[30:36, 5:18] == 0)                        # windows inside the flat region
+    with pytest.raises(ValueError, match="at most the size"):
+        conv.normalized_cross_correlation(np.ones((4, 4)), np.ones((5, 5)))
