@@ -18,6 +18,7 @@ Every model maps ``x: (N, 1, 28, 28) float in [0, 1]`` through an encoder ``e`` 
 from __future__ import annotations
 
 import math
+import textwrap
 import time
 from pathlib import Path
 
@@ -265,9 +266,12 @@ def _batched(model: nn.Module, fn, inputs, batch_size: int) -> torch.Tensor:
         return torch.cat([_output(fn(b.to(device))).float().cpu() for b in inputs.split(batch_size)])
 
 
-def reconstruct(model: nn.Module, x, batch_size: int = 1000, corrupt=None) -> torch.Tensor:
-    """``model(x)`` (or ``model(corrupt(x))``) batched: (N, 1, 28, 28) -> (N, 1, 28, 28), CPU."""
-    check_images(x, model.image_shape)
+def reconstruct(model: nn.Module, x, batch_size: int = 1000, corrupt=None,
+                check_range: bool = True) -> torch.Tensor:
+    """``model(x)`` (or ``model(corrupt(x))``) batched: (N, 1, 28, 28) -> (N, 1, 28, 28), CPU.
+
+    ``check_range=False`` accepts inputs outside [0, 1] (images with additive noise)."""
+    validate.images(x, "x", shape=model.image_shape, check_range=check_range)
     return _batched(model, lambda b: model(corrupt(b) if corrupt else b), x, batch_size)
 
 
@@ -351,3 +355,220 @@ def cached_autoencoder(profile: str | None = None, kind: str = "conv", k: int = 
     model.load_state_dict(payload["state"])
     model.eval().checkpoint_info = {key: v for key, v in payload.items() if key != "state"}
     return model
+
+
+# --------------------------------------------------------------------------- training reused on a rerun
+def recipe_record(model: nn.Module, x, **fit_kwargs) -> dict:
+    """What a trained model is made from besides the data's name: its config, its initial
+    weights, the training images (a digest) and the training settings (functions such as
+    ``corrupt`` by their names, tensors such as labels by a digest)."""
+    rec = {"config": dict(getattr(model, "config", {})),
+           "init": artifacts.digest(*[p.detach() for p in model.state_dict().values()]),
+           "x": artifacts.digest(x, sample=512)}
+    for key, value in sorted(fit_kwargs.items()):
+        if key in ("desc", "device", "x_val"):
+            continue
+        if isinstance(value, torch.Tensor):
+            value = artifacts.digest(value)
+        rec[key] = getattr(value, "__name__", value) if callable(value) else value
+    return rec
+
+
+def fit_or_reuse(model: nn.Module, x, path, made_from: dict, trainer=None, **fit_kwargs) -> dict:
+    """``trainer(model, x, **fit_kwargs)`` (default :func:`fit_autoencoder`) unless ``path``
+    holds weights trained from the same data, initial weights and settings; then those
+    weights are loaded instead of training again.
+
+    ``made_from`` names the data (e.g. :func:`fashion_record`); :func:`recipe_record` adds the
+    rest. Returns the training history (as saved) with ``"reused": True/False``; one line says
+    which happened. The model is left on the CPU in eval mode either way.
+    """
+    path = Path(path)
+    trainer = trainer or fit_autoencoder
+    expected = {**made_from, "trainer": trainer.__name__, **recipe_record(model, x, **fit_kwargs)}
+    payload = artifacts.load(path, expected, what=path.stem, action="training it again")
+    if payload is not None:
+        model.load_state_dict(payload["state"])
+        hist = dict(payload["history"], reused=True)
+        print(f"[{fit_kwargs.get('desc', path.stem)}] reused {path.name}: trained earlier in "
+              f"{hist['seconds']:.0f} s from the same data, weights and settings (delete it to retrain)")
+    else:
+        hist = dict(trainer(model, x, **fit_kwargs), reused=False)
+        artifacts.save_model(path, model, made_from=expected,
+                             history={k: v for k, v in hist.items() if k != "reused"})
+    model.cpu().eval()
+    return hist
+
+
+def run_path(name: str, profile: str | None = None) -> Path:
+    """``<data dir>/checkpoints/nb05_<name>_<profile>.pt``: the other models notebook 05 trains."""
+    if profile is not None:
+        validate.choice(profile, runtime.PROFILES, "profile")
+    return artifacts.checkpoint_dir() / f"nb05_{name}_{profile or runtime.get_profile()}.pt"
+
+
+# --------------------------------------------------------------------------- judging generated images
+class FashionClassifier(nn.Module):
+    """A small CNN that labels Fashion-MNIST images: the judge of generated samples (notebook 05).
+
+    (N, 1, 28, 28) in [0, 1] -> conv5x5(16) ReLU maxpool -> conv5x5(32) ReLU maxpool
+    -> (N, 32 * 7 * 7) -> linear -> (N, 10) logits.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.image_shape = IMAGE_SHAPE
+        self.config = dict(kind="classifier")
+        self.net = nn.Sequential(
+            nn.Conv2d(1, 16, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(32 * 7 * 7, 10))
+
+    def forward(self, x):
+        _check_shape(x, self.image_shape)
+        return self.net(x)
+
+
+def fit_classifier(model: nn.Module, x, y=None, epochs: int = 2, batch_size: int = 128,
+                   lr: float = 2e-3, desc: str = "classifier", device=None, seed: int = 0) -> dict:
+    """Train ``model`` on images ``x (N, 1, 28, 28)`` and labels ``y (N,)`` (Adam, cross-entropy,
+    a new order every epoch). Returns ``{"loss": [...per epoch], "seconds": total}``."""
+    device = torch.device(device) if device is not None else runtime.current().device
+    x = check_images(x, model.image_shape).to(device)
+    y = torch.as_tensor(y).long().to(device)
+    if y.shape != (len(x),):
+        raise ValueError(f"expected y: ({len(x)},) labels, one per image, got {tuple(y.shape)}")
+    model.to(device).train()
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    hist, t0 = {"loss": []}, time.perf_counter()
+    bar = runtime.progress(total=epochs * math.ceil(len(x) / batch_size), desc=desc, unit="batch", leave=False)
+    for _ in range(epochs):
+        total = torch.zeros((), device=device)
+        for idx in torch.randperm(len(x), generator=gen).split(batch_size):
+            idx = idx.to(device)
+            loss = F.cross_entropy(model(x[idx]), y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += loss.detach() * len(idx)
+            bar.update(1)
+        hist["loss"].append(float(total) / len(x))
+    bar.close()
+    hist["seconds"] = time.perf_counter() - t0
+    return hist
+
+
+@torch.no_grad()
+def class_probabilities(classifier: nn.Module, images, batch_size: int = 1000) -> torch.Tensor:
+    """Softmax outputs ``(N, 10)`` of ``classifier`` on images ``(N, 1, 28, 28)`` (CPU)."""
+    return _batched(classifier, lambda b: classifier(b).softmax(1), torch.as_tensor(images), batch_size)
+
+
+def sample_scores(probs) -> dict:
+    """How a classifier sees a set of images, from its probabilities ``(N, C)``:
+
+    - ``confidence``: the mean of the top probability. A blurred or noisy image that looks like
+      no class gets a low one, so (unlike the distance to the nearest training image) it does
+      not reward blur.
+    - ``classes``: ``exp(entropy)`` of the histogram of predicted labels, the effective number of
+      classes the set covers (C when every class is predicted equally often, 1 for a single class).
+    - ``inception``: ``exp(mean_x KL(p(y|x) || p(y)))``, the Inception score of Salimans et al.
+      (2016) with this classifier: high only if each image is confident AND the set is diverse.
+    """
+    probs = torch.as_tensor(probs, dtype=torch.float64)
+    if probs.ndim != 2 or probs.shape[0] < 1:
+        raise ValueError(f"expected probs: an (N, C) matrix of class probabilities, got {tuple(probs.shape)}")
+    counts = torch.bincount(probs.argmax(1), minlength=probs.shape[1]).double()
+    freq = counts / counts.sum()
+    entropy = -(freq[freq > 0] * freq[freq > 0].log()).sum()
+    p = probs.clamp_min(1e-12)
+    marginal = p.mean(0, keepdim=True)
+    kl = (p * (p.log() - marginal.log())).sum(1)
+    return {"confidence": float(probs.max(1).values.mean()), "classes": float(entropy.exp()),
+            "inception": float(kl.mean().exp())}
+
+
+def active_dimensions(mu, threshold: float = 0.01) -> torch.Tensor:
+    """Which code dimensions a VAE uses: ``Var_x(mu_j(x)) > threshold`` over the images whose
+    posterior means are ``mu (N, k)`` (Burda, Grosse & Salakhutdinov 2016). A dimension whose mean
+    does not move with x carries no information about x: its posterior has collapsed to the prior."""
+    mu = torch.as_tensor(mu)
+    if mu.ndim != 2 or len(mu) < 2:
+        raise ValueError(f"expected mu: (N, k) posterior means of N >= 2 images, got {tuple(mu.shape)}")
+    return mu.double().var(0) > threshold
+
+
+def bernoulli_floor(x) -> torch.Tensor:
+    """Per image ``(N,)``: ``sum_j H(x_j)``, the smallest binary cross-entropy any reconstruction
+    can reach on grey levels ``x (N, 1, 28, 28)`` (nats): it is zero only for black-and-white images,
+    so a Bernoulli ELBO on grey levels is not the log-likelihood of a normalised density."""
+    x = check_images(x).double().flatten(1)
+    ent = -(torch.xlogy(x, x) + torch.xlogy(1 - x, 1 - x))
+    return ent.sum(1).float()
+
+
+# --------------------------------------------------------------------------- compression baselines
+def jpeg_roundtrip(images, quality: int):
+    """Each image ``(N, 1, 28, 28)`` in [0, 1] saved as an 8-bit greyscale JPEG at ``quality``
+    (Pillow, standard tables) and decoded. Returns ``(decoded (N, 1, 28, 28), payload (N,) bytes,
+    file (N,) bytes)``; ``payload`` counts only the entropy-coded data after the header (the
+    header, with its tables, is the same for every image at one quality, like a decoder shipped once)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    x = check_images(images)
+    arrays = (x[:, 0].cpu().numpy() * 255).round().astype(np.uint8)
+    out, payload, files = [], [], []
+    for a in arrays:
+        buf = io.BytesIO()
+        Image.fromarray(a, mode="L").save(buf, format="JPEG", quality=int(quality))
+        raw = buf.getvalue()
+        sos = raw.find(b"\xff\xda")                      # start of scan: the header ends after it
+        header = sos + 2 + int.from_bytes(raw[sos + 2:sos + 4], "big")
+        payload.append(len(raw) - header - 2)            # minus the 2-byte end-of-image marker
+        files.append(len(raw))
+        out.append(np.asarray(Image.open(io.BytesIO(raw)), dtype=np.float32) / 255)
+    return (torch.from_numpy(np.stack(out))[:, None], torch.tensor(payload), torch.tensor(files))
+
+
+def quantize_codes(z, lo, hi, bits: int = 8):
+    """Codes ``z (N, k)`` rounded to ``2**bits`` levels between ``lo`` and ``hi`` (``(k,)`` each,
+    e.g. the training codes' range) and back: what a decoder receives from ``k * bits / 8`` bytes."""
+    z, lo, hi = (torch.as_tensor(t, dtype=torch.float32) for t in (z, lo, hi))
+    levels = 2 ** int(bits) - 1
+    step = (hi - lo).clamp_min(1e-12) / levels
+    return ((z.clamp(lo, hi) - lo) / step).round() * step + lo
+
+
+# --------------------------------------------------------------------------- figures
+def show_rows(rows: dict, suptitle: str | None = None, col_titles=None, size: float = 1.1):
+    """Image rows with one label each on the left (no title repeated on every tile).
+
+    ``rows``: ``{label: (n, 1, 28, 28) images}``, every row of the same length ``n``. Returns the figure.
+    """
+    import matplotlib.pyplot as plt
+
+    rows = {str(k): torch.as_tensor(v).detach().float().cpu() for k, v in rows.items()}
+    n = {len(v) for v in rows.values()}
+    if len(n) != 1:
+        raise ValueError(f"expected rows: image batches of one length, got lengths {sorted(n)}")
+    n = n.pop()
+    fig, axes = plt.subplots(len(rows), n, figsize=(1.9 + size * n, size * len(rows) + (0.5 if suptitle else 0)
+                                                    + (0.3 if col_titles else 0)), squeeze=False)
+    for r, (label, imgs) in enumerate(rows.items()):
+        for c in range(n):
+            ax = axes[r, c]
+            ax.imshow(imgs[c].clamp(0, 1).squeeze(0).numpy(), cmap="gray", vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c == 0:
+                ax.set_ylabel(textwrap.fill(label, 14), rotation=0, ha="right", va="center", fontsize=12)
+            if r == 0 and col_titles is not None:
+                ax.set_title(str(col_titles[c]), fontsize=12)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=13)
+    fig.tight_layout()
+    return fig

@@ -211,3 +211,139 @@ def test_save_rejects_other_models():
         AE.save_autoencoder(torch.nn.Linear(2, 2))
     with pytest.raises(ValueError, match="kind"):
         AE.build({"kind": "gan", "k": 2})
+
+
+# --------------------------------------------------------------------------- added for notebook 05 on the full data
+def test_fit_or_reuse_trains_once_then_reuses_and_retrains_when_the_recipe_changes(tmp_path, capsys):
+    x = images(64)
+    record = AE.fashion_record("synthetic", len(x))
+    torch.manual_seed(0)
+    a = AE.FCAutoencoder(3, hidden=8)
+    h1 = AE.fit_or_reuse(a, x, tmp_path / "m.pt", record, epochs=2, batch_size=16, device="cpu")
+    assert h1["reused"] is False and len(h1["loss"]) == 2
+    torch.manual_seed(0)
+    b = AE.FCAutoencoder(3, hidden=8)                      # the same initial weights
+    h2 = AE.fit_or_reuse(b, x, tmp_path / "m.pt", record, epochs=2, batch_size=16, device="cpu")
+    assert h2["reused"] is True and h2["loss"] == h1["loss"] and "reused m.pt" in capsys.readouterr().out
+    for p, q in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(p, q)
+    torch.manual_seed(0)
+    c = AE.FCAutoencoder(3, hidden=8)
+    h3 = AE.fit_or_reuse(c, x, tmp_path / "m.pt", record, epochs=3, batch_size=16, device="cpu")
+    assert h3["reused"] is False and "epochs" in capsys.readouterr().out     # says what differs
+    torch.manual_seed(1)                                    # other initial weights: not reused either
+    d = AE.FCAutoencoder(3, hidden=8)
+    assert AE.fit_or_reuse(d, x, tmp_path / "m.pt", record, epochs=3, batch_size=16, device="cpu")["reused"] is False
+    h5 = AE.fit_or_reuse(AE.FCAutoencoder(3, hidden=8), images(64, seed=1), tmp_path / "m.pt", record,
+                         epochs=3, batch_size=16, device="cpu")    # other images
+    assert h5["reused"] is False
+
+
+def test_fit_or_reuse_keys_corruption_by_name(tmp_path):
+    x, record = images(32), AE.fashion_record("synthetic", 32)
+
+    def noise(xb):
+        return xb + 0.1 * torch.randn_like(xb)
+
+    def holes(xb):
+        return xb * 0
+
+    for corrupt, reused in [(noise, False), (noise, True), (holes, False)]:
+        torch.manual_seed(0)
+        m = AE.FCAutoencoder(2, hidden=8)
+        h = AE.fit_or_reuse(m, x, tmp_path / "c.pt", record, epochs=1, batch_size=16, corrupt=corrupt, device="cpu")
+        assert h["reused"] is reused
+
+
+def test_fit_classifier_learns_separable_labels(tmp_path):
+    x = torch.zeros(200, 1, 28, 28)
+    y = torch.arange(200) % 2
+    x[y == 1, :, :14] = 1.0                                 # class 1: top half white
+    torch.manual_seed(0)
+    clf = AE.FashionClassifier()
+    h = AE.fit_or_reuse(clf, x, tmp_path / "j.pt", {"data": "toy"}, trainer=AE.fit_classifier, y=y,
+                        epochs=3, batch_size=20, lr=3e-3, device="cpu")
+    assert h["loss"][-1] < h["loss"][0]
+    probs = AE.class_probabilities(clf, x)
+    assert probs.shape == (200, 10) and torch.allclose(probs.sum(1), torch.ones(200), atol=1e-5)
+    assert float((probs.argmax(1) == y).float().mean()) == 1.0
+    with pytest.raises(ValueError, match="labels"):
+        AE.fit_classifier(AE.FashionClassifier(), x, y[:5], device="cpu")
+
+
+def test_sample_scores_against_numpy():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(50, 10)) * 3
+    p = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    s = AE.sample_scores(torch.from_numpy(p))
+    py = p.mean(0)
+    inception = np.exp(np.mean(np.sum(p * (np.log(p) - np.log(py)), axis=1)))
+    freq = np.bincount(p.argmax(1), minlength=10) / 50
+    classes = np.exp(-np.sum(freq[freq > 0] * np.log(freq[freq > 0])))
+    assert s["confidence"] == pytest.approx(p.max(1).mean())
+    assert s["inception"] == pytest.approx(inception, rel=1e-9)
+    assert s["classes"] == pytest.approx(classes, rel=1e-9)
+    one_hot = torch.eye(10)[torch.arange(100) % 10]         # confident, every class equally often
+    assert AE.sample_scores(one_hot)["classes"] == pytest.approx(10) and AE.sample_scores(one_hot)["inception"] == pytest.approx(10, rel=1e-6)
+    same = torch.eye(10)[torch.zeros(100, dtype=torch.long)]
+    assert AE.sample_scores(same)["classes"] == pytest.approx(1) and AE.sample_scores(same)["inception"] == pytest.approx(1, rel=1e-6)
+    assert AE.sample_scores(torch.full((5, 10), 0.1))["confidence"] == pytest.approx(0.1)
+    with pytest.raises(ValueError, match="probs"):
+        AE.sample_scores(torch.ones(10))
+
+
+def test_active_dimensions_and_bernoulli_floor():
+    mu = torch.zeros(100, 4)
+    mu[:, 0] = torch.linspace(-2, 2, 100)                   # varies with the image: active
+    mu[:, 1] = 0.01 * torch.linspace(-1, 1, 100)            # variance ~3e-5: collapsed
+    assert AE.active_dimensions(mu).tolist() == [True, False, False, False]
+    with pytest.raises(ValueError, match="mu"):
+        AE.active_dimensions(torch.zeros(1, 4))
+    x = images(3)
+    from scipy.special import entr
+    expected = (entr(x.double().numpy()) + entr(1 - x.double().numpy())).reshape(3, -1).sum(1)
+    np.testing.assert_allclose(AE.bernoulli_floor(x).numpy(), expected, rtol=1e-5)
+    assert float(AE.bernoulli_floor((x > 0.5).float()).abs().max()) == 0.0      # black and white: no floor
+    # the floor is a floor: no reconstruction has a lower binary cross-entropy
+    for recon in (x, x.clamp(0.1, 0.9), torch.full_like(x, 0.5)):
+        bce = F.binary_cross_entropy(recon.clamp(1e-6, 1 - 1e-6), x, reduction="none").flatten(1).sum(1)
+        assert (bce >= AE.bernoulli_floor(x) - 1e-2).all()
+
+
+def test_jpeg_roundtrip_counts_payload_and_header():
+    x = images(4)
+    smooth = torch.nn.functional.avg_pool2d(x, 5, stride=1, padding=2)
+    dec, payload, files = AE.jpeg_roundtrip(smooth, 95)
+    assert dec.shape == smooth.shape and float((dec - smooth).abs().max()) < 0.1
+    assert (payload > 0).all() and (files > payload + 100).all()
+    header = files - payload
+    assert len(set(header.tolist())) == 1                   # one header for every image at a quality
+    _, small, _ = AE.jpeg_roundtrip(smooth, 5)
+    assert (small < payload).all()
+
+
+def test_quantize_codes_levels_and_error():
+    z = torch.randn(500, 3)
+    lo, hi = z.min(0).values, z.max(0).values
+    q = AE.quantize_codes(z, lo, hi, bits=8)
+    assert all(len(torch.unique(q[:, j])) <= 256 for j in range(3))
+    assert float(((q - z).abs() / ((hi - lo) / 255)).max()) <= 0.5 + 1e-4
+    assert len(torch.unique(AE.quantize_codes(z, lo, hi, bits=1)[:, 0])) == 2
+
+
+def test_reconstruct_accepts_noisy_inputs_only_when_asked():
+    m = AE.ConvAutoencoder(2, width=4)
+    noisy = images(2) + 0.5
+    with pytest.raises(ValueError):
+        AE.reconstruct(m, noisy)
+    out = AE.reconstruct(m, noisy, check_range=False)
+    assert out.shape == noisy.shape and 0 <= out.min() and out.max() <= 1
+
+
+def test_show_rows_one_label_per_row():
+    import matplotlib.pyplot as plt
+    fig = AE.show_rows({"a": images(3), "b": images(3, 1)}, col_titles=["x", "y", "z"], suptitle="t")
+    assert [ax.get_ylabel() for ax in fig.axes[::3]] == ["a", "b"]
+    plt.close(fig)
+    with pytest.raises(ValueError, match="length"):
+        AE.show_rows({"a": images(3), "b": images(2)})
