@@ -179,7 +179,8 @@ def fit(model: nn.Module, train, val=None, epochs: int = 10, batch_size: int = 2
         step_hook=None, seed: int | None = 0, *, warmup: float = 0.25, amp="auto",
         channels_last="auto", patience: int | None = None, restore_best: bool = False,
         checkpoint=None, resume: bool = False, progress: bool = True,
-        made_from: dict | None = None) -> dict:
+        made_from: dict | None = None, eval_train: bool = False,
+        monitor: str = "val_acc") -> dict:
     """Train ``model`` in place; returns the history (lists per epoch).
 
     train/val: ``ImageData`` or ``(x, y)`` with ``x: (N, C, H, W)`` in [0, 1].
@@ -189,10 +190,16 @@ def fit(model: nn.Module, train, val=None, epochs: int = 10, batch_size: int = 2
     off elsewhere; ``channels_last="auto"``: on for CUDA.
 
     Early stopping: with ``val`` and ``patience=k`` the run stops after k epochs without a
-    better validation accuracy; ``restore_best`` (implied by ``patience``) loads the best
-    epoch's weights at the end. ``checkpoint=path`` writes the full training state atomically
+    better validation accuracy (``monitor="val_loss"``: a lower validation loss); ``restore_best``
+    (implied by ``patience``) loads the best epoch's weights at the end. ``checkpoint=path`` writes the full training state atomically
     after every epoch; ``resume=True`` continues an interrupted run from it, but only if it was
     made from the same data (``made_from`` plus a digest of the images) and settings.
+
+    ``eval_train=True`` also measures the training images after every epoch as validation is
+    measured (eval mode, no augmentation, no dropout): ``train_eval_loss`` and ``train_eval_acc``
+    in the history, the fair side of a train/validation gap (notebook 02's ablation). The
+    epoch's running ``train_loss``/``train_acc`` are taken on augmented images with dropout on,
+    while the weights still change, so they are not comparable with the validation numbers.
 
     A non-finite loss stops the run with :class:`TrainingError`; the weights of the last
     finished epoch are restored and the checkpoint on disk (if any) is left at that epoch.
@@ -204,6 +211,7 @@ def fit(model: nn.Module, train, val=None, epochs: int = 10, batch_size: int = 2
     epochs, batch_size = validate.integer(epochs, "epochs"), validate.integer(batch_size, "batch_size")
     if patience is not None and val is None:
         raise ValueError("early stopping (patience) needs a validation set: pass val=")
+    monitor = validate.choice(monitor, ("val_acc", "val_loss"), "monitor")
     if resume and checkpoint is None:
         raise ValueError("resume=True needs checkpoint=<path of the interrupted run>")
     x, y, val = _inputs(model, train, val, device)
@@ -221,6 +229,10 @@ def fit(model: nn.Module, train, val=None, epochs: int = 10, batch_size: int = 2
                     schedule=schedule, warmup=warmup, weight_decay=weight_decay,
                     label_smoothing=label_smoothing, augment=augment_data, n_train=len(x),
                     model=dict(getattr(model, "config", {})))
+    if eval_train:
+        settings["eval_train"] = True     # recorded only when on: older checkpoints stay valid
+    if monitor != "val_acc":
+        settings["monitor"] = monitor
     record = {**(made_from or {}), "data": artifacts.digest(x, y, sample=256),
               "settings": settings}
     if resume:
@@ -231,17 +243,21 @@ def fit(model: nn.Module, train, val=None, epochs: int = 10, batch_size: int = 2
     while not run.done and run.epoch < epochs:
         _train_epoch(run, x, y, steps, bar, checkpoint)
         if val is not None:
-            _validate(run, val, amp, restore_best)
+            _validate(run, val, amp, restore_best, monitor)
+        if eval_train:
+            r = evaluate(run.model, (x, y), amp=amp)
+            run.hist.setdefault("train_eval_loss", []).append(r["loss"])
+            run.hist.setdefault("train_eval_acc", []).append(r["acc"])
         run.epoch += 1
         stop = patience is not None and run.epoch - run.best["epoch"] >= patience
         run.done = stop or run.epoch == epochs
         if checkpoint is not None:
             runstate.save(checkpoint, run, record, device)
         if stop:
-            print(f"[fit] early stop after epoch {run.epoch}: no better val_acc for "
+            print(f"[fit] early stop after epoch {run.epoch}: no better {monitor} for "
                   f"{patience} epochs")
     bar.close()
-    return _finish(run, restore_best, channels_last)
+    return _finish(run, restore_best, channels_last, monitor)
 
 
 def _inputs(model, train, val, device):
@@ -337,21 +353,42 @@ def _diverged(loss, epoch: int, step: int, lr: float, checkpoint):
         f"Lower the learning rate (now {lr}) or check the inputs.")
 
 
-def _validate(run: runstate.Run, val, amp, keep_best_state: bool) -> None:
-    """Validation loss and accuracy of the epoch just trained; remember the best epoch."""
+def _validate(run: runstate.Run, val, amp, keep_best_state: bool, monitor: str = "val_acc") -> None:
+    """Validation loss and accuracy of the epoch just trained; remember the best epoch
+    (highest accuracy, or lowest loss with ``monitor="val_loss"``: its score is minus the loss)."""
     r = evaluate(run.model, val, amp=amp)
     run.hist["val_loss"].append(r["loss"])
     run.hist["val_acc"].append(r["acc"])
-    if r["acc"] > run.best["score"]:
-        run.best = {"score": r["acc"], "epoch": run.epoch + 1,
+    score = r["acc"] if monitor == "val_acc" else -r["loss"]
+    if score > run.best["score"]:
+        run.best = {"score": score, "epoch": run.epoch + 1,
                     "state": runstate.state_copy(run.model) if keep_best_state else None}
 
 
-def _finish(run: runstate.Run, restore_best: bool, channels_last: bool) -> dict:
+def _finish(run: runstate.Run, restore_best: bool, channels_last: bool,
+            monitor: str = "val_acc") -> dict:
     if restore_best and run.best["state"] is not None:
         run.model.load_state_dict(run.best["state"])
-        print(f"[fit] restored the best epoch ({run.best['epoch']}, val_acc {run.best['score']:.3f})")
+        score = run.best["score"] if monitor == "val_acc" else -run.best["score"]
+        print(f"[fit] restored the best epoch ({run.best['epoch']}, {monitor} {score:.3f})")
     run.hist["best_epoch"], run.hist["stopped_epoch"] = run.best["epoch"], len(run.hist["train_loss"])
     if channels_last:
         run.model.to(memory_format=torch.contiguous_format)
     return run.hist
+
+
+def try_it_expected() -> dict:
+    """The answers notebook 02's "Try it" cell checks, kept here so that they are not on the
+    student's screen (``tests/test_nb02_exercises.py`` checks each against PyTorch itself).
+
+    ``steps``: optimizer steps of one epoch of 50,000 images at batch 512; ``params``: weights of
+    a 3x3 convolution from 64 to 128 channels without bias; ``dropout_torch``: a kept activation
+    2.0 under ``nn.Dropout(p=0.2)`` in training mode (PyTorch's p is the drop probability, kept
+    values are scaled by 1/(1-p)); ``dropout_slides``: the test-time output of an activation 2.0
+    under the slides' convention with keep probability p = 0.8 (multiplied by p at test time);
+    ``bn``: batch norm (training mode, gamma 1, beta 0, eps 0) of the value 6 among 1, 2, 3, 6.
+    """
+    v = torch.tensor([1.0, 2.0, 3.0, 6.0])
+    return {"steps": math.ceil(50_000 / 512), "params": 3 * 3 * 64 * 128,
+            "dropout_torch": 2.0 / (1 - 0.2), "dropout_slides": 0.8 * 2.0,
+            "bn": ((6 - v.mean()) / v.var(unbiased=False).sqrt()).item()}

@@ -322,3 +322,49 @@ def test_every_trainer_raises_the_same_error_when_its_loss_diverges():
     with pytest.raises(runtime.TrainingError, match="lower lr"):
         linalg.train_linear_autoencoder(X, 2, steps=200, lr=1e6, progress=False)
     assert train.TrainingError is runtime.TrainingError
+
+
+def test_eval_train_measures_the_training_images_like_validation(tmp_path):
+    x, y = tiny_problem(48)
+    xv, yv = tiny_problem(32, seed=1)
+    net = tiny_net(dropout=0.5)
+    path = tmp_path / "run.pt"
+    kw = dict(epochs=3, batch_size=16, lr=0.05, device=CPU, progress=False, eval_train=True,
+              checkpoint=path, made_from=dict(dataset="cifar10", source="synthetic"))
+    hist = train.fit(net, (x, y), (xv, yv), **kw)
+    assert len(hist["train_eval_acc"]) == len(hist["train_eval_loss"]) == 3
+    final = train.evaluate(net, (x, y))               # eval mode, no augmentation, no dropout
+    assert hist["train_eval_acc"][-1] == pytest.approx(final["acc"])
+    assert hist["train_eval_loss"][-1] == pytest.approx(final["loss"], rel=1e-5)
+    again = train.fit(tiny_net(dropout=0.5), (x, y), (xv, yv), resume=True, **kw)
+    assert again["train_eval_acc"] == hist["train_eval_acc"]          # reused with the history
+    plain = train.fit(tiny_net(), (x, y), (xv, yv), epochs=1, batch_size=16, device=CPU,
+                      progress=False)
+    assert "train_eval_acc" not in plain                              # off by default
+
+
+def test_eval_train_is_recorded_only_when_on(tmp_path, capsys):
+    """A checkpoint written without eval_train is still resumed (the main run's record is unchanged)."""
+    x, y = tiny_problem(32)
+    path = tmp_path / "run.pt"
+    kw = dict(epochs=1, batch_size=16, device=CPU, progress=False, checkpoint=path,
+              made_from=dict(dataset="cifar10", source="synthetic"))
+    train.fit(tiny_net(), (x, y), **kw)
+    train.fit(tiny_net(), (x, y), resume=True, **kw)
+    assert "resumed" in capsys.readouterr().out
+    train.fit(tiny_net(), (x, y), (x, y), resume=True, eval_train=True, **kw)
+    assert "resumed" not in capsys.readouterr().out                   # another setting: trained again
+
+
+def test_early_stopping_on_the_validation_loss_restores_its_lowest_epoch(capsys):
+    x, y = tiny_problem(64)
+    xv, yv = tiny_problem(32, seed=1)
+    net = tiny_net()
+    hist = train.fit(net, (x, y), (xv, yv), epochs=4, batch_size=16, lr=0.05, device=CPU,
+                     progress=False, restore_best=True, monitor="val_loss")
+    best = int(np.argmin(hist["val_loss"]))
+    assert hist["best_epoch"] == best + 1
+    assert train.evaluate(net, (xv, yv))["loss"] == pytest.approx(hist["val_loss"][best], rel=1e-5)
+    assert f"val_loss {hist['val_loss'][best]:.3f}" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="monitor"):
+        train.fit(tiny_net(), (x, y), (xv, yv), epochs=1, device=CPU, progress=False, monitor="acc")
