@@ -61,14 +61,22 @@ def resize(x: torch.Tensor, size: int | None) -> torch.Tensor:
     return x
 
 
+class _Stop(Exception):
+    """Raised by the hook of :func:`extract` with ``layer=``: the rest of the forward pass is skipped."""
+
+
 @torch.no_grad()
 def extract(model: nn.Module, x, size: int | None = None, batch_size: int = 256,
-            device=None, desc: str = "features", amp: bool = True) -> np.ndarray:
+            device=None, desc: str = "features", amp: bool = True,
+            layer: str | None = None) -> np.ndarray:
     """Penultimate features ``(N, D) float32`` of ``x: (N, C, H, W)`` in [0, 1] (or uint8).
 
     A forward hook records the input of the model's last ``nn.Linear``; images are moved to
     ``device`` a batch at a time, resized to ``size`` (``None`` keeps them), and run in eval
     mode (half precision autocast on CUDA when ``amp``). The model's mode is restored.
+    ``layer`` (a module name such as ``model.layers["middle"]``) records that module's output
+    instead, averaged over its spatial positions: ``(N, channels)``, the features of an
+    earlier stage ("a linear classifier from different stages", notebook 07).
     """
     x = validate.images(x, "x", allow_uint8=True)
     if size is not None:
@@ -77,8 +85,14 @@ def extract(model: nn.Module, x, size: int | None = None, batch_size: int = 256,
     device = torch.device(device) if device is not None else next(model.parameters()).device
     model.to(device)
     store = []
-    hook = last_linear(model).register_forward_hook(
-        lambda mod, inp, out: store.append(inp[0].detach().float().flatten(1).cpu()))
+    if layer is None:
+        hook = last_linear(model).register_forward_hook(
+            lambda mod, inp, out: store.append(inp[0].detach().float().flatten(1).cpu()))
+    else:
+        def hook_fn(mod, inp, out):
+            store.append(out.detach().float().mean(dim=(2, 3)).cpu())
+            raise _Stop                     # the layers after it are not needed: skip them
+        hook = model.get_submodule(layer).register_forward_hook(hook_fn)
     use_amp = amp and device.type == "cuda"
     try:
         with runtime.eval_mode(model):
@@ -86,7 +100,10 @@ def extract(model: nn.Module, x, size: int | None = None, batch_size: int = 256,
                       delay=PROGRESS_DELAY_S):
                 xb = resize(x[i:i + batch_size].to(device, non_blocking=True).float(), size)
                 with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=use_amp):
-                    model(xb)
+                    try:
+                        model(xb)
+                    except _Stop:
+                        pass
     finally:
         hook.remove()
     return torch.cat(store).numpy().astype(np.float32)
@@ -125,7 +142,7 @@ def _read_cache(path: Path, ds):
 
 def cached_extract(model: nn.Module, ds, size: int | None = None, batch_size: int = 256,
                    device=None, name: str | None = None, refresh: bool = False,
-                   verbose: bool = True) -> tuple[np.ndarray, np.ndarray]:
+                   verbose: bool = True, layer: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """:func:`extract` on an ``ImageData``, cached in ``<data dir>/cache/<key>.npz``.
 
     Returns ``(features (N, D) float32, labels (N,) int64)``. The key holds the model's
@@ -140,10 +157,10 @@ def cached_extract(model: nn.Module, ds, size: int | None = None, batch_size: in
     mname = name or getattr(model, "arch", type(model).__name__)
     parts = [mname, getattr(model, "source", "custom"), f"{ds.name}_{ds.split}", ds.source,
              f"n{len(ds)}", f"s{size}", _fingerprint(ds.images),
-             _fingerprint(*model.state_dict().values())]
+             _fingerprint(*model.state_dict().values())] + ([layer] if layer else [])
     key = "-".join(str(p).replace("/", "_").replace(" ", "_") for p in parts)
     path = cache_dir() / f"{key}.npz"
-    what = (f"{getattr(model, 'name', mname)}, {ds.name} {ds.split} ({len(ds):,} images"
+    what = (f"{getattr(model, 'name', mname)}{f' {layer}' if layer else ''}, {ds.name} {ds.split} ({len(ds):,} images"
             + (f" at {size} px)" if size is not None else ")"))
     if path.exists() and not refresh:
         cached = _read_cache(path, ds)
@@ -153,7 +170,7 @@ def cached_extract(model: nn.Module, ds, size: int | None = None, batch_size: in
             return cached
     t0 = time.perf_counter()
     feats = extract(model, ds.images, size=size, batch_size=batch_size, device=device,
-                    desc=f"{mname} features")
+                    desc=f"{mname} features", layer=layer)
     seconds = time.perf_counter() - t0
     labels = ds.labels.numpy().astype(np.int64)
     tmp = path.with_name(path.name + ".partial.npz")
@@ -271,23 +288,33 @@ def cosine_nn_predict(train_x, train_y, test_x) -> np.ndarray:
     return train_y[sim.argmax(axis=1)]
 
 
-def logreg_fit(train_x, train_y, C: float = 1.0, max_iter: int = 100, num_classes=None):
-    """Multinomial logistic regression on standardized features, fitted by L-BFGS in torch.
+def logreg_fit(train_x, train_y, C: float = 1.0, max_iter: int = 100, num_classes=None,
+               standardize: bool = True):
+    """Multinomial logistic regression, fitted by L-BFGS in torch.
 
     Minimizes ``mean cross-entropy + ||W||^2 / (2 C N)`` (the objective of scikit-learn's
     ``LogisticRegression(C=C)`` divided by N; the bias is not penalized). Returns a function
     ``predict(x: (M, D)) -> (M,)`` labels. Full batch, so it takes well under a second for a
     few thousand points even with 3,072 raw-pixel dimensions.
+
+    ``standardize=True`` first scales every feature to mean 0 and variance 1 *on the labelled
+    set* (scikit-learn's ``StandardScaler``). With one label per class that is 10 points per
+    feature: a feature that happens to vary little among those 10 gets a huge weight, so the
+    1-shot accuracy dips (notebook 07 shows it). ``standardize=False`` keeps the features as
+    they are (pass them centred and L2-normalized, as for the prototypes).
     """
     train_x, train_y, _ = _check_feats(train_x, train_y, np.zeros((0, np.shape(train_x)[-1])))
     if C <= 0:
         raise ValueError(f"C (inverse regularization strength) must be > 0, got {C}")
     with single_thread():
-        return _logreg_fit(train_x, train_y, C, max_iter, num_classes)
+        return _logreg_fit(train_x, train_y, C, max_iter, num_classes, standardize)
 
 
-def _logreg_fit(train_x, train_y, C, max_iter, num_classes):
-    mean, std = train_x.mean(0), train_x.std(0) + 1e-8
+def _logreg_fit(train_x, train_y, C, max_iter, num_classes, standardize=True):
+    if standardize:
+        mean, std = train_x.mean(0), train_x.std(0) + 1e-8
+    else:
+        mean, std = np.zeros(train_x.shape[1]), np.ones(train_x.shape[1])
     xs = (train_x - mean) / std                                              # (N, D)
     # With N < D the optimal W lies in the row space of xs (the loss sees W only through
     # xs W and the penalty is rotation-invariant), so solve in an orthonormal N-dim basis
@@ -320,11 +347,12 @@ def _logreg_fit(train_x, train_y, C, max_iter, num_classes):
     return predict
 
 
-def logreg_accuracy(train_x, train_y, test_x, test_y, C: float = 1.0, max_iter: int = 100) -> float:
-    """Test accuracy of :func:`logreg_fit` (softmax regression on standardized features)."""
+def logreg_accuracy(train_x, train_y, test_x, test_y, C: float = 1.0, max_iter: int = 100,
+                    standardize: bool = True) -> float:
+    """Test accuracy of :func:`logreg_fit` (softmax regression, standardized features by default)."""
     train_x, train_y, test_x = _check_feats(train_x, train_y, test_x)
     _check_test_labels(test_x, test_y)
-    predict = logreg_fit(train_x, train_y, C=C, max_iter=max_iter)
+    predict = logreg_fit(train_x, train_y, C=C, max_iter=max_iter, standardize=standardize)
     return float((predict(test_x) == np.asarray(test_y)).mean())
 
 
@@ -334,7 +362,41 @@ def nn_accuracy(train_x, train_y, test_x, test_y) -> float:
     return float((cosine_nn_predict(train_x, train_y, test_x) == np.asarray(test_y)).mean())
 
 
+def prototype_predict(train_x, train_y, test_x) -> np.ndarray:
+    """Nearest class mean ("prototype", Snell et al. 2017; SimpleShot, Wang et al. 2019).
+
+    Every row is L2-normalized, the prototype of a class is the mean of its normalized labelled
+    rows, and a test row gets the class of the nearest prototype (Euclidean distance). Pass
+    features centred as SimpleShot does (:func:`center` with the mean feature of the images the
+    network was trained on); then this is SimpleShot's CL2N nearest-centroid rule.
+    train_x: (N, D), train_y: (N,), test_x: (M, D) -> (M,) labels.
+    """
+    train_x, train_y, test_x = _check_feats(train_x, train_y, test_x)
+    classes = np.unique(train_y)
+    with single_thread():
+        a, q = l2_normalize(train_x), l2_normalize(test_x)
+        protos = np.stack([a[train_y == c].mean(0) for c in classes])        # (C, D)
+        dist = (q * q).sum(1)[:, None] - 2 * q @ protos.T + (protos * protos).sum(1)[None]
+    return classes[dist.argmin(axis=1)]
+
+
+def prototype_accuracy(train_x, train_y, test_x, test_y) -> float:
+    """Test accuracy of :func:`prototype_predict`."""
+    _check_test_labels(np.asarray(test_x), test_y)
+    return float((prototype_predict(train_x, train_y, test_x) == np.asarray(test_y)).mean())
+
+
+def logreg_l2n_accuracy(train_x, train_y, test_x, test_y) -> float:
+    """Logistic regression on L2-normalized rows, not standardized (no per-feature scale
+    estimated from the few labelled points; the protocol of Tian et al. 2020)."""
+    return logreg_accuracy(l2_normalize(train_x), train_y, l2_normalize(test_x), test_y,
+                           standardize=False)
+
+
 METHODS = {"nearest neighbour": nn_accuracy, "logistic regression": logreg_accuracy}
+#: further methods :func:`few_shot` accepts (kept apart so that METHODS lists the two classics)
+MORE_METHODS = {"class mean": prototype_accuracy, "logistic regression (L2-normalized)":
+                logreg_l2n_accuracy}
 
 
 def few_shot(train_x, train_y, test_x, test_y, shots=(1, 5, 10), draws: int = 5,
@@ -346,9 +408,11 @@ def few_shot(train_x, train_y, test_x, test_y, shots=(1, 5, 10), draws: int = 5,
     (e.g. PCA) and returns a function applied to both sets. Returns
     ``{method: {n: np.ndarray of per-draw accuracies}}``.
     """
-    unknown = [m for m in methods if m not in METHODS]
+    known = {**METHODS, **MORE_METHODS}
+    unknown = [m for m in methods if m not in known]
     if unknown:
-        raise ValueError(f"unknown method(s) {unknown}: choose from {list(METHODS)}")
+        raise ValueError(f"unknown method(s) {unknown}: choose from {list(METHODS)} or "
+                         f"{list(MORE_METHODS)}")
     if draws < 1:
         raise ValueError(f"draws must be >= 1, got {draws}")
     train_y, test_y = np.asarray(train_y), np.asarray(test_y)
@@ -362,7 +426,7 @@ def few_shot(train_x, train_y, test_x, test_y, shots=(1, 5, 10), draws: int = 5,
                 fn = transform(xl)
                 xl, xt = fn(xl), fn(xt)
             for m in methods:
-                accs[m].append(METHODS[m](xl, train_y[idx], xt, test_y))
+                accs[m].append(known[m](xl, train_y[idx], xt, test_y))
         for m in methods:
             out[m][n] = np.array(accs[m])
     return out
@@ -391,3 +455,95 @@ def nc1(features, labels) -> float:
     sigma_b = diff.T @ diff / len(classes)
     return float(np.trace(sigma_w @ scipy.linalg.pinvh(sigma_b, rtol=1e-8))
                  / len(classes))
+
+
+def nc2(features, labels) -> float:
+    """NC2, the distance of the class means from a simplex ETF (Papyan, Han & Donoho 2020).
+
+    The centred class means ``m_c = mu_c - mu_G`` of a simplex equiangular tight frame have equal
+    lengths and pairwise cosines ``-1 / (C - 1)``; this returns the mean of
+    ``|cos(m_c, m_c') + 1 / (C - 1)|`` over the ``C (C - 1)`` ordered pairs ``c != c'`` (Papyan et
+    al.'s "equiangularity" and "maximal-angle" measure). features: (N, D), labels: (N,).
+    """
+    h = np.asarray(features, np.float64)
+    y = np.asarray(labels)
+    if h.ndim != 2 or y.shape != (len(h),):
+        raise ValueError(f"features must be (N, D) and labels (N,), got {h.shape} and {y.shape}")
+    classes = np.unique(y)
+    C = len(classes)
+    if C < 2:
+        raise ValueError("NC2 needs at least two classes")
+    m = np.stack([h[y == c].mean(axis=0) for c in classes]) - h.mean(axis=0)    # (C, D)
+    cos = l2_normalize(m) @ l2_normalize(m).T
+    off = cos[~np.eye(C, dtype=bool)]
+    return float(np.abs(off + 1.0 / (C - 1)).mean())
+
+
+# --------------------------------------------------------------------------- notebook 07's claims
+def transfer_thresholds() -> dict:
+    """The margins of notebook 07's claims, and why they hold for any ImageNet network.
+
+    * ``vs_pixels`` = 1.5: with 10 labels per class a linear model on CIFAR-10 pixels stays near
+      0.2-0.25 (on all 50,000 labelled images it reaches only about 0.40, CS231n), while linear
+      probes of ImageNet networks reach 0.85-0.9 on CIFAR-10 with all labels (Kornblith et al.
+      2019). 1.5x at 10 labels per class is the lecture's "far fewer labels" with room for a
+      small input (64-96 px) and a weaker network: EfficientNet-Lite0 measured 1.9-2.4x.
+    * ``vs_random`` = 0.10: the same architecture with random weights computes a random
+      projection of the pixels, about as good as the pixels; any network whose ImageNet
+      training transfers at all lands well above it (Lite0 measured 0.17-0.35 above).
+    * ``p_at_5`` = 0.3 and ``p_at_5_lead`` = 0.10: retrieval precision@5 (chance 0.1) of
+      features that put objects of a kind together; pixels and random weights measured about
+      0.2, Lite0 0.39 in the smallest (smoke) setting.
+    """
+    return dict(vs_pixels=1.5, vs_random=0.10, p_at_5=0.3, p_at_5_lead=0.10)
+
+
+def compare_regimes(test_acc: dict, n_test: int) -> tuple[str, float, bool]:
+    """``(best, lead, tie)`` for ``{regime: test accuracy}`` measured on ``n_test`` images.
+
+    ``lead`` is the best accuracy minus the second best; ``tie`` is True when the lead is
+    within two standard errors of an accuracy, ``2 sqrt(p (1 - p) / n_test)`` at the best
+    ``p``: one labelled set and one test set cannot tell such a gap from noise.
+    """
+    if len(test_acc) < 2 or n_test < 1:
+        raise ValueError(f"expected at least two regimes and n_test >= 1, got {test_acc} and {n_test}")
+    ranked = sorted(test_acc.items(), key=lambda kv: -kv[1])
+    (best, p), (_, second) = ranked[0], ranked[1]
+    lead = p - second
+    return best, float(lead), bool(lead <= 2 * np.sqrt(p * (1 - p) / n_test))
+
+
+def weights_digest(model: nn.Module) -> str:
+    """A short digest of a model's weights (what a saved result records it was made from)."""
+    return _fingerprint(*model.state_dict().values())
+
+
+def cached_result(name: str, made_from: dict, compute, what: str = "result"):
+    """``compute()`` once, then read back from ``<data dir>/cache/<name>.pt`` while
+    ``made_from`` (network, weights, data, recipe) is unchanged.
+
+    The result must be numbers, strings, tuples, lists or dicts (it is saved with
+    :func:`helpers.plumbing.artifacts.save` and read back with ``weights_only=True``). One line
+    says whether it was computed (and how long it took) or read back.
+    """
+    from .plumbing import artifacts
+
+    path = cache_dir() / f"{name}.pt"
+    saved = artifacts.load(path, made_from, what=f"transfer {what}", action="computing it again")
+    if saved is not None:
+        print(f"[transfer] {what}: read back from the disk cache (same network, data and recipe)")
+        return saved["result"]
+    t0 = time.perf_counter()
+    result = compute()
+    artifacts.save(path, {"result": result}, made_from)
+    print(f"[transfer] {what}: computed in {time.perf_counter() - t0:.0f} s and saved")
+    return result
+
+
+def exercise_answer(name: str, D: int | None = None):
+    """The expected answers of notebook 07's "Try it" checkers (kept off the screen)."""
+    answers = {"cosine": lambda: 4 / (3 * np.sqrt(5)), "head": lambda: D * 100 + 100,
+               "nc1": lambda: 0.0}
+    if name not in answers or (name == "head" and D is None):
+        raise ValueError(f"expected name: one of {list(answers)} (D for 'head'), got {name!r}")
+    return answers[name]()

@@ -293,3 +293,133 @@ def test_single_thread_is_restored():
         with fe.single_thread():
             raise RuntimeError("inside")
     assert torch.get_num_threads() == before
+
+
+# --------------------------------------------------------------------------- added for notebook 07's
+# few-shot protocol (class mean, L2-normalized logistic regression), earlier stages, NC2, caching
+
+
+def test_prototype_matches_bruteforce_and_equals_nn_with_one_shot():
+    rng = np.random.default_rng(5)
+    train, test = rng.normal(size=(30, 6)), rng.normal(size=(20, 6))
+    labels = np.repeat(np.arange(3), 10)
+    unit = train / np.linalg.norm(train, axis=1, keepdims=True)
+    protos = np.stack([unit[labels == c].mean(0) for c in range(3)])
+    q = test / np.linalg.norm(test, axis=1, keepdims=True)
+    want = [int(np.argmin([np.linalg.norm(v - p) for p in protos])) for v in q]   # loop oracle
+    np.testing.assert_array_equal(fe.prototype_predict(train, labels, test), want)
+    one = np.array([0, 10, 20])                     # one example per class: the prototype is it
+    np.testing.assert_array_equal(fe.prototype_predict(train[one], labels[one], test),
+                                  fe.cosine_nn_predict(train[one], labels[one], test))
+
+
+def test_logreg_without_standardizing_matches_sklearn():
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(6)
+    y = np.repeat(np.arange(3), 4)
+    x = rng.normal(size=(12, 30)) + 2 * rng.normal(size=(3, 30))[y]
+    xt = rng.normal(size=(100, 30)) * 2
+    ref = LogisticRegression(C=1.0, tol=1e-10, max_iter=10_000).fit(x, y)
+    got = fe.logreg_fit(x, y, C=1.0, max_iter=500, standardize=False)(xt)
+    assert (got == ref.decision_function(xt).argmax(1)).mean() >= 0.97
+    # standardizing from few points changes the answer (what notebook 07 measures)
+    assert (fe.logreg_fit(x, y, standardize=True)(xt) != got).any()
+
+
+def test_few_shot_accepts_the_added_methods():
+    rng = np.random.default_rng(7)
+    centers = rng.normal(size=(4, 16)) * 5
+    y = np.repeat(np.arange(4), 20)
+    x = centers[y] + rng.normal(size=(80, 16))
+    res = fe.few_shot(x, y, x, y, shots=(1, 5), draws=2,
+                      methods=("class mean", "logistic regression (L2-normalized)"))
+    assert res["class mean"][5].mean() > 0.9
+    assert res["logistic regression (L2-normalized)"][5].mean() > 0.9
+    np.testing.assert_allclose(
+        res["class mean"][1],
+        fe.few_shot(x, y, x, y, shots=(1,), draws=2, methods=("nearest neighbour",))["nearest neighbour"][1])
+
+
+def _nc2_oracle(h, y):
+    C = len(np.unique(y))
+    m = np.stack([h[y == c].mean(0) for c in range(C)]) - h.mean(0)
+    vals = []
+    for i in range(C):
+        for j in range(C):
+            if i != j:
+                cos = m[i] @ m[j] / (np.linalg.norm(m[i]) * np.linalg.norm(m[j]))
+                vals.append(abs(cos + 1 / (C - 1)))
+    return np.mean(vals)
+
+
+def test_nc2_oracle_simplex_and_not():
+    C = 5
+    simplex = np.eye(C) - 1.0 / C                      # a simplex ETF (up to scale), rows sum to 0
+    y = np.repeat(np.arange(C), 10)
+    rng = np.random.default_rng(8)
+    h = np.hstack([simplex[y], np.zeros((50, 7))])   # each point at its class mean
+    assert fe.nc2(h + 1e-9 * rng.normal(size=h.shape), y) < 1e-6
+    skew = rng.normal(size=(C, 12))
+    h2 = skew[y] + 0.1 * rng.normal(size=(50, 12))
+    np.testing.assert_allclose(fe.nc2(h2, y), _nc2_oracle(h2, y), rtol=1e-9)
+    assert fe.nc2(h2, y) > 0.05
+    with pytest.raises(ValueError, match="two classes"):
+        fe.nc2(np.zeros((4, 3)), np.zeros(4))
+
+
+def test_extract_earlier_layer_is_the_pooled_output_and_skips_the_rest():
+    net, x = TinyNet(), torch.rand(5, 3, 16, 16)
+    got = fe.extract(net, x, layer="conv")
+    with torch.no_grad():
+        want = net.conv(x).mean(dim=(2, 3)).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    calls = []
+    handle = net.fc.register_forward_hook(lambda *a: calls.append(1))
+    fe.extract(net, x, layer="conv")
+    handle.remove()
+    assert calls == []                                 # the head never ran
+
+
+def test_cached_extract_keys_the_layer(tmp_path, monkeypatch):
+    monkeypatch.setenv("NB_DATA_DIR", str(tmp_path))
+    net, ds = TinyNet(), _dataset()
+    a, _ = fe.cached_extract(net, ds, size=16, verbose=False)
+    b, _ = fe.cached_extract(net, ds, size=16, verbose=False, layer="conv")
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == 2
+    np.testing.assert_allclose(b, fe.extract(net, ds.images, size=16, layer="conv"), rtol=1e-6)
+    np.testing.assert_array_equal(fe.cached_extract(net, ds, size=16, verbose=False, layer="conv")[0], b)
+
+
+def test_compare_regimes_two_standard_errors():
+    assert fe.compare_regimes({"a": 0.60, "b": 0.50}, 1000) == ("a", pytest.approx(0.10), False)
+    best, lead, tie = fe.compare_regimes({"a": 0.60, "b": 0.58, "c": 0.3}, 1000)
+    assert best == "a" and tie                        # 0.02 < 2 sqrt(0.24 / 1000) = 0.031
+    assert not fe.compare_regimes({"a": 0.60, "b": 0.58}, 20_000)[2]
+    with pytest.raises(ValueError):
+        fe.compare_regimes({"a": 0.5}, 100)
+
+
+def test_cached_result_reuses_only_on_the_same_provenance(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("NB_DATA_DIR", str(tmp_path))
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"feature extraction": (1.0, 0.5), "fine-tune": (0.9, 0.6)}
+
+    made = {"network": "tiny", "recipe": {"steps": 3}}
+    first = fe.cached_result("t", made, compute)
+    again = fe.cached_result("t", made, compute)
+    assert calls == [1] and again == first and isinstance(again["fine-tune"], tuple)
+    fe.cached_result("t", {"network": "tiny", "recipe": {"steps": 4}}, compute)
+    assert calls == [1, 1]
+    out = capsys.readouterr().out
+    assert "read back" in out and "steps 3 -> 4" in out
+
+
+def test_exercise_answers():
+    assert fe.exercise_answer("cosine") == pytest.approx(4 / (3 * 5 ** 0.5))
+    assert fe.exercise_answer("head", D=512) == 51_300
+    with pytest.raises(ValueError):
+        fe.exercise_answer("head")
