@@ -253,6 +253,10 @@ def separation(built, natural) -> dict:
 
 def stage2_separates_better(sep1: dict, sep2: dict) -> bool:
     """The claim of notebook 01, section 9: see :func:`separation` for why a margin of 1."""
+    for name, sep in (("sep1", sep1), ("sep2", sep2)):
+        if not isinstance(sep, dict) or not {"d", "auc"} <= set(sep):
+            raise ValueError(f"expected {name}: a result of conv.separation (a dict with 'd' and 'auc'), "
+                             f"got {sep!r}")
     return sep2["d"] >= sep1["d"] + 1.0 and sep2["auc"] > sep1["auc"]
 
 
@@ -261,7 +265,7 @@ _X5 = np.array([[3, 3, 2, 1, 0], [0, 0, 1, 3, 1], [3, 1, 2, 2, 3], [2, 0, 0, 2, 
 _W3 = np.array([[0, 1, 2], [2, 2, 0], [0, 1, 2]], float)
 
 
-def is_horizontal_edge_kernel(k) -> bool:
+def _is_horizontal_edge_kernel(k) -> bool:
     """True for a 3x3 kernel that responds to dark-above/bright-below and not to vertical edges."""
     k = np.asarray(k, float)
     if k.shape != (3, 3) or not np.isfinite(k).all():
@@ -285,7 +289,7 @@ def check_try_it(number: int, answer) -> bool:
     if number == 4:
         if answer is None:
             return checks.exercise(names[4], None, None, hint=hints[4])
-        return checks.exercise(names[4], is_horizontal_edge_kernel(answer), True, hint=hints[4])
+        return checks.exercise(names[4], _is_horizontal_edge_kernel(answer), True, hint=hints[4])
     expected = {1: output_size(32, 5, 2, 1), 2: conv_params(5, 3, 10),
                 3: convolve2d(_X5, _W3)[0, 0]}[number]
     return checks.exercise(names[number], answer, expected, hint=hints[number])

@@ -174,3 +174,10 @@ def test_ncc_matches_scikit_image_and_flat_windows_give_zero():
     assert np.all(ncc[30:36, 5:18] == 0)                        # windows inside the flat region
     with pytest.raises(ValueError, match="at most the size"):
         conv.normalized_cross_correlation(np.ones((4, 4)), np.ones((5, 5)))
+
+
+def test_new_helpers_explain_bad_input():
+    with pytest.raises(ValueError, match="a result of conv.separation"):
+        conv.stage2_separates_better({"d": 1.0}, {"d": 2.0, "auc": 1.0})
+    with pytest.raises(ValueError, match="kernel"):
+        conv.receptive_field([(0, 1)])
