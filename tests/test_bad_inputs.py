@@ -233,6 +233,12 @@ bad(artifacts.digest, "sample=0", V, r"expected sample \(rows to hash, or None f
 
 # checks
 bad(checks.claim, "array", V, r"expected condition of claim .*a single bool.*\.all\(\)", lambda: checks.claim("all positive", np.array([True, False])))
+bad(conv.pool2d, "mode", V, r"expected mode: 'max' or 'avg'", lambda: conv.pool2d([[1.]], mode="x"))
+bad(conv.receptive_field, "kernel 0", V, r"expected kernel \(kernel size\)", lambda: conv.receptive_field([(0, 1)]))
+bad(conv.scene_photos, "unknown class", V, r"expected names: ImageNet sample classes", lambda: conv.scene_photos(["x"]))
+bad(conv.separation, "one score", V, r"at least 2 scores each", lambda: conv.separation([1], [0, 1]))
+bad(conv.stage2_separates_better, "not a separation", V, r"a result of conv.separation", lambda: conv.stage2_separates_better({}, {}))
+bad(conv.check_try_it, "exercise number", V, r"expected number: one of \[1, 2, 3, 4\]", lambda: conv.check_try_it(5, 1))
 bad(checks.claim, "unknown needs", V, r"claim needs unknown requirement.*checks.requirement\(key, present, what\)", lambda: checks.claim("x", True, needs="no-such-thing"))
 bad(checks.requirement, "empty key", V, r"expected key: a non-empty name", lambda: checks.requirement(" ", True, "real data"))
 bad(checks.exercise, "atol<0", V, r"expected atol \(absolute tolerance\): a number >= 0", lambda: checks.exercise("q1", 1.0, 1.0, atol=-1))
