@@ -8,7 +8,8 @@ Eckart-Young-Mirsky no rank-k approximation of the centred data has a smaller sq
 Also here, for notebook 06 and ``benchmarks/pca_speed.py``:
 
 * five ways to get the top-k singular values and right singular vectors, all
-  ``fn(X, k) -> (s (k,) descending, Vt (k, d))``: :data:`SVD_METHODS`, timed by :func:`benchmark`;
+  ``fn(X, k) -> (s (k,) descending, Vt (k, d))``: :data:`SVD_METHODS`, timed by :func:`benchmark`,
+  and :func:`randomized_svd_path` (randomized SVD's error after each power iteration);
 * :func:`train_linear_autoencoder`: the linear autoencoder x -> x W1 W2 trained by gradient
   descent, which lands on the SVD's answer;
 * :func:`principal_angles` between two subspaces.
@@ -147,26 +148,75 @@ def svd_sparse(X, k: int, seed: int = 0):
     return _top(s, vt, k)
 
 
-def svd_randomized(X, k: int, oversample: int | None = None, n_iter: int = 6, seed: int = 0):
-    """Randomized SVD (Halko, Martinsson & Tropp 2011): sketch Y = X Omega with k + p random
-    directions (p = ``oversample``, default max(10, k)), sharpen it with ``n_iter`` power
-    iterations (re-orthonormalised), then an exact SVD of the small matrix B = Q^T X ((k + p), d).
-    Cost about O(n d (k + p) n_iter). A flat spectrum needs more p and more iterations."""
+def svd_randomized(X, k: int, oversample: int = 10, n_iter: int = 2, seed: int = 0):
+    """Randomized SVD (Halko, Martinsson & Tropp 2011, randomized subspace iteration and the
+    direct SVD, Algorithms 4.4 and 5.1), run on the row space of X.
+
+    W spans ``(X^T X)^(q+1) Omega`` for ``k + p`` random directions Omega (p = ``oversample``,
+    q = ``n_iter`` power iterations), re-orthonormalised after every product; then the exact
+    SVD of the small sketch ``X W`` (n, k + p) gives the top-k singular values and right
+    vectors. The span is the one of Halko et al.'s algorithm with q power iterations; every QR
+    is of a (d, k + p) matrix, cheap when d is small (784 pixels). Cost about
+    ``(2q + 3) n d (k + p)``. Returns ``s (k,), Vt (k, d)``. See :func:`randomized_svd_path`
+    for the error after each power iteration."""
+    X = _check_matrix(X, k)
+    validate.integer(oversample, "oversample", minimum=0, meaning="extra sketch directions p")
+    validate.integer(n_iter, "n_iter", minimum=0, meaning="power iterations")
+    W = _sketch(X, k, oversample, seed)                                  # (d, l) random directions
+    Y = X @ W                                                            # (n, l)
+    for _ in range(n_iter + 1):
+        W, _ = np.linalg.qr(X.T @ Y)                                     # (d, l) orthonormal
+        Y = X @ W                                                        # (n, l)
+    return _rayleigh_ritz(Y, W, k)
+
+
+def _sketch(X, k, oversample, seed):
+    l = min(k + oversample, min(X.shape))
+    return np.random.default_rng(seed).standard_normal((X.shape[1], l)).astype(X.dtype)  # (d, l)
+
+
+def _rayleigh_ritz(Y, W, k):
+    """Top-k singular values and right vectors of X from the sketch Y = X W (n, l)."""
+    import scipy.linalg
+
+    _, s, vt_b = scipy.linalg.svd(Y, full_matrices=False, check_finite=False)
+    return s[:k], vt_b[:k] @ W.T                                                   # (k,), (k, d)
+
+
+def randomized_svd_path(X, k: int, oversample: int = 10, max_iter: int = 12, seed: int = 0,
+                        reference=None, tol: float = 0.0) -> list[dict]:
+    """One run of :func:`svd_randomized` that records, after q = 0, 1, ... power iterations,
+    the top-k singular values it would return then and the time it has taken so far (the
+    final SVD of the sketch included, timed once at the end and added to every row).
+
+    Row q: ``{"q", "seconds", "s" (k,), "max_rel_err"}`` (the error needs ``reference``, the
+    exact singular values; else NaN). Stops after ``max_iter`` iterations, or as soon as the
+    error is below ``tol``. ``s`` of row q equals ``svd_randomized(X, k, oversample, q)[0]``
+    (same seed) up to rounding. For notebook 06's solver race."""
     import scipy.linalg
 
     X = _check_matrix(X, k)
-    if oversample is not None:
-        validate.integer(oversample, "oversample", minimum=0, meaning="extra sketch directions p")
-    validate.integer(n_iter, "n_iter", minimum=0, meaning="power iterations")
-    rng = np.random.default_rng(seed)
-    p = min(k + (max(10, k) if oversample is None else oversample), min(X.shape))
-    omega = rng.standard_normal((X.shape[1], p)).astype(X.dtype)       # (d, p)
-    q, _ = np.linalg.qr(X @ omega)                                      # (n, p)
-    for _ in range(n_iter):
-        w, _ = np.linalg.qr(X.T @ q)                                    # (d, p)
-        q, _ = np.linalg.qr(X @ w)                                      # (n, p)
-    _, s, vt = scipy.linalg.svd(q.T @ X, full_matrices=False)          # B: (p, d)
-    return s[:k], vt[:k]
+    validate.integer(oversample, "oversample", minimum=0, meaning="extra sketch directions p")
+    validate.integer(max_iter, "max_iter", minimum=0, meaning="power iterations at most")
+    ref = None if reference is None else np.asarray(reference, np.float64)[:k]
+    rows, start = [], time.perf_counter()
+    W = _sketch(X, k, oversample, seed)
+    Y = X @ W
+    for q in range(max_iter + 1):
+        W, _ = np.linalg.qr(X.T @ Y)                                     # (d, l)
+        Y = X @ W                                                        # (n, l): X seen through W
+        Y64 = Y.astype(np.float64)
+        s = np.sqrt(np.clip(scipy.linalg.eigvalsh(Y64.T @ Y64), 0, None))[::-1][:k]   # = svd(Y)
+        err = float(np.max(np.abs(s - ref) / ref)) if ref is not None else float("nan")
+        rows.append({"q": q, "seconds": time.perf_counter() - start, "s": s, "max_rel_err": err})
+        if ref is not None and err < tol:
+            break
+    t0 = time.perf_counter()
+    _rayleigh_ritz(Y, W, k)                                              # the vectors, timed once
+    final = time.perf_counter() - t0
+    for r in rows:
+        r["seconds"] += final
+    return rows
 
 
 def svd_gram_eigh(X, k: int, dtype=np.float64):
@@ -273,13 +323,16 @@ def train_linear_autoencoder(X, k: int, steps: int = 500, lr: float = 0.2, momen
                              init_scale: float = 1e-4, seed: int = 0, device=None,
                              callback=None, progress: bool = True) -> LinearAutoencoder:
     """Train x -> x W1 W2 (no biases, no non-linearity; X centred by the caller) by full-batch
-    gradient descent with momentum on ``||X - X W1 W2||_F^2`` (notebook 06).
+    gradient descent with momentum on ``||X - X W1 W2||_F^2`` (notebook 06 writes this loop out).
 
     The loss only sees X through G = X^T X (d, d): ``tr(G) - 2 tr(G W1 W2) + tr(W1^T G W1 W2 W2^T)``,
     which is what is evaluated (cheaper than n x d residuals when n > d). The step is
-    ``lr / s_1^2`` (s_1^2 = largest eigenvalue of G, by power iteration), so ``lr`` is unitless.
-    Weights start small (``init_scale``): directions the data never visits keep that size.
-    ``callback(step, W1, W2)`` (torch tensors) runs before every step and after the last.
+    ``lr / s_1^2`` (s_1^2 = largest eigenvalue of G), so ``lr`` is unitless: the loss's curvature
+    grows with s_1^2, and a raw step of 0.2 on a loss of size ||X||^2 would diverge.
+    Weights start small (``init_scale``, W1 then W2 drawn from ``torch.Generator`` seeded with
+    ``seed``): directions the data never visits keep that size.
+    ``callback(step, W1, W2)`` (torch tensors) runs before every step and after the last;
+    ``losses`` holds the loss before every step, then the final one (``steps + 1`` values).
     """
     import torch
 
@@ -293,15 +346,11 @@ def train_linear_autoencoder(X, k: int, steps: int = 500, lr: float = 0.2, momen
     trace = gram.diagonal().sum()
     if float(trace) <= 0:
         raise ValueError("X is all zeros: there is nothing to reconstruct")
-    g = torch.Generator().manual_seed(seed)
-    v = torch.randn(gram.shape[0], generator=g, dtype=dtype).to(dev)
-    for _ in range(100):                                                # power iteration: s_1^2
-        v = gram @ v
-        v = v / v.norm()
-    curvature = float(v @ gram @ v)
     d = X.shape[1]
+    g = torch.Generator().manual_seed(seed)
     W1 = (init_scale * torch.randn(d, k, generator=g, dtype=dtype)).to(dev).requires_grad_()
     W2 = (init_scale * torch.randn(k, d, generator=g, dtype=dtype)).to(dev).requires_grad_()
+    curvature = float(torch.linalg.eigvalsh(gram.cpu().double())[-1])  # s_1^2
     opt = torch.optim.SGD([W1, W2], lr=lr / curvature, momentum=momentum)
 
     def loss_fn():
@@ -309,16 +358,20 @@ def train_linear_autoencoder(X, k: int, steps: int = 500, lr: float = 0.2, momen
         return trace - 2 * (gw * W2.T).sum() + ((W1.T @ gw) * (W2 @ W2.T)).sum()
 
     losses = []
-    for step in runtime.progress(range(steps + 1), desc=f"linear AE k={k}", disable=not progress, leave=False):
+    for step in runtime.progress(range(steps), desc=f"linear AE k={k}", disable=not progress, leave=False):
         if callback is not None:
             callback(step, W1.detach(), W2.detach())
         loss = loss_fn()
         losses.append(float(loss.detach()))
         if not np.isfinite(losses[-1]):
             raise runtime.TrainingError(f"the loss became {losses[-1]} at step {step}: lower lr (now {lr})")
-        if step == steps:
-            break
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+    if callback is not None:
+        callback(steps, W1.detach(), W2.detach())
+    with torch.no_grad():
+        losses.append(float(loss_fn()))
+    if not np.isfinite(losses[-1]):
+        raise runtime.TrainingError(f"the loss became {losses[-1]} at step {steps}: lower lr (now {lr})")
     return LinearAutoencoder(W1.detach().cpu().numpy(), W2.detach().cpu().numpy(), losses)

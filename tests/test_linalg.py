@@ -137,3 +137,66 @@ def test_bad_shapes_and_types():
         linalg.benchmark(_matrix(n=12, d=5), 2, methods=["magic"], progress=False)
     with pytest.raises(ValueError, match="all zeros"):
         linalg.train_linear_autoencoder(np.zeros((6, 4)), 1, progress=False)
+
+
+def test_randomized_svd_path_matches_svd_randomized():
+    """Row q of the path is what svd_randomized returns with n_iter=q; its error falls with q
+    and reaches the exact values (the race in notebook 06 reads its time to an accuracy from it)."""
+    X = _matrix(n=400, d=60, seed=6, decay=0.93).astype(np.float32)
+    exact = np.linalg.svd(X.astype(np.float64), compute_uv=False)
+    k = 10
+    path = linalg.randomized_svd_path(X, k, oversample=5, max_iter=8, reference=exact)
+    assert [r["q"] for r in path] == list(range(9))
+    for r in path[::3]:
+        s, _ = linalg.svd_randomized(X, k, oversample=5, n_iter=r["q"])
+        np.testing.assert_allclose(r["s"], s, rtol=1e-4)
+        assert r["max_rel_err"] == pytest.approx(np.max(np.abs(s - exact[:k]) / exact[:k]), rel=1e-2, abs=1e-6)
+    errs = [r["max_rel_err"] for r in path]
+    assert errs[-1] < 1e-2 * errs[0] and errs[-1] < 1e-4
+    assert all(b > a for a, b in zip([r["seconds"] for r in path], [r["seconds"] for r in path[1:]]))
+    # stopping at a tolerance: the first row below it is the last one
+    short = linalg.randomized_svd_path(X, k, oversample=5, max_iter=8, reference=exact, tol=1e-3)
+    assert short[-1]["max_rel_err"] < 1e-3 and all(r["max_rel_err"] >= 1e-3 for r in short[:-1])
+    # without a reference there is no error, and no early stop
+    assert np.isnan(linalg.randomized_svd_path(X, k, max_iter=2)[-1]["max_rel_err"])
+
+
+def test_randomized_svd_is_halkos_subspace():
+    """svd_randomized orthonormalises on the short side; its span after q power iterations is the
+    span of (X^T X)^(q+1) Omega, the row space of Halko et al.'s Q^T X: their singular values agree."""
+    X = _matrix(n=300, d=40, seed=7, decay=0.9)
+    k, p, q = 6, 4, 2
+    omega = np.random.default_rng(0).standard_normal((X.shape[1], k + p))
+    Q, _ = np.linalg.qr(X @ np.linalg.matrix_power(X.T @ X, q) @ omega)      # Halko: range of (X X^T)^q X Omega
+    s_halko = np.linalg.svd(Q.T @ X, compute_uv=False)[:k]
+    s_ours, _ = linalg.svd_randomized(X, k, oversample=p, n_iter=q, seed=0)
+    exact = np.linalg.svd(X, compute_uv=False)[:k]
+    assert np.all(s_ours <= exact * (1 + 1e-12)) and np.all(s_halko <= exact * (1 + 1e-12))   # Ritz values: from below
+    # ours projects X onto one more power of X^T X, so it is at least as accurate
+    assert np.max(np.abs(s_ours - exact) / exact) <= np.max(np.abs(s_halko - exact) / exact) * (1 + 1e-9)
+
+
+def test_linear_autoencoder_loop_written_out():
+    """The loop notebook 06 writes out (Gram-form loss, step lr / s_1^2, W1 then W2 drawn from a
+    seeded generator) is what train_linear_autoencoder runs."""
+    import torch
+
+    X = _matrix(n=100, d=12, seed=8, decay=0.7)
+    X = X - X.mean(0)
+    k, steps, lr = 3, 50, 0.2
+    G = torch.as_tensor(X.T @ X)
+    s1 = np.linalg.svd(X, compute_uv=False)[0]
+    gen = torch.Generator().manual_seed(0)
+    W1 = (1e-4 * torch.randn(12, k, generator=gen, dtype=torch.float64)).requires_grad_()
+    W2 = (1e-4 * torch.randn(k, 12, generator=gen, dtype=torch.float64)).requires_grad_()
+    opt = torch.optim.SGD([W1, W2], lr=lr / s1 ** 2, momentum=0.9)
+    for _ in range(steps):
+        GW1 = G @ W1
+        loss = torch.trace(G) - 2 * (GW1 * W2.T).sum() + ((W1.T @ GW1) * (W2 @ W2.T)).sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    ae = linalg.train_linear_autoencoder(X, k, steps=steps, lr=lr, progress=False)
+    np.testing.assert_allclose(W1.detach().numpy(), ae.W1, rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(W2.detach().numpy(), ae.W2, rtol=1e-6, atol=1e-12)
+    assert len(ae.losses) == steps + 1
