@@ -181,3 +181,30 @@ def test_new_helpers_explain_bad_input():
         conv.stage2_separates_better({"d": 1.0}, {"d": 2.0, "auc": 1.0})
     with pytest.raises(ValueError, match="kernel"):
         conv.receptive_field([(0, 1)])
+
+
+def test_scene_photos_on_disk_make_no_network_probe(tmp_path, monkeypatch):
+    """Photos already in the data folder are read without asking the network (NB_OFFLINE unset)."""
+    from PIL import Image
+
+    from helpers import photos
+    from helpers.plumbing import download
+
+    by_name = {f.split("_", 1)[1].rsplit(".", 1)[0]: f for f in photos.imagenet_sample_files()}
+    folder = tmp_path / "imagenet-sample"
+    folder.mkdir()
+    for n, shade in (("church", 40), ("alp", 200)):
+        Image.new("RGB", (60, 40), (shade, shade, shade)).save(folder / by_name[n])
+    monkeypatch.setenv("NB_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("NB_OFFLINE", raising=False)
+
+    def no_probe(*args, **kwargs):
+        raise AssertionError("network probed although the photos are on disk")
+
+    monkeypatch.setattr(download, "host_reachable", no_probe)
+    got = conv.scene_photos(["church", "alp"], height=20)
+    assert set(got) == {"church", "alp"} and got["church"].shape == (20, 30)
+    assert abs(got["church"].mean() - 40 / 255) < 0.01 and abs(got["alp"].mean() - 200 / 255) < 0.01
+    (folder / by_name["alp"]).unlink()
+    with pytest.raises(AssertionError, match="network probed"):   # the check can fail: a missing photo does probe
+        conv.scene_photos(["church", "alp"], height=20)
