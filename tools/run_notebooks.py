@@ -305,13 +305,18 @@ RUNTIMES = ROOT / "notebooks" / "runtimes.json"
 
 
 def write_summary(out_dir: Path, result: dict) -> None:
-    """Merge one notebook's result into ``out_dir/summary.json`` (one entry per notebook)."""
+    """Merge one notebook's result into ``out_dir/summary.json``: ``{profile: {notebook: result}}``,
+    the latest run of each notebook in each profile."""
     path = out_dir / "summary.json"
     try:
         summary = json.loads(path.read_text())
     except (OSError, ValueError):
         summary = {}
-    summary[result["name"]] = result
+    if any(isinstance(v, dict) and "name" in v for v in summary.values()):   # older layout
+        old, summary = summary, {}
+        for r in old.values():
+            summary.setdefault(r.get("profile", "?"), {})[r["name"]] = r
+    summary.setdefault(result.get("profile", "?"), {})[result["name"]] = result
     out_dir.mkdir(parents=True, exist_ok=True)
     write_atomic(path, json.dumps(summary, indent=1, default=str) + "\n")
 
@@ -376,7 +381,16 @@ def main(argv=None) -> int:
                         help="seconds one cell may run before the run is stopped")
     parser.add_argument("--record", action="store_true",
                         help="write the seconds of the notebooks that ran ok into notebooks/runtimes.json")
+    parser.add_argument("--record-from", metavar="SUMMARY",
+                        help="record the runtimes of an earlier run (its summary.json; the notebooks "
+                             "given, or all) instead of running anything")
     args = parser.parse_args(argv)
+    if args.record_from:
+        summary = json.loads(Path(args.record_from).read_text())
+        picked = [r for runs in summary.values() for r in runs.values()
+                  if not args.only or r["name"][:2] in args.only or r["name"] in args.only]
+        record_runtimes(picked)
+        return 0
     if args.profile:
         os.environ["NB_PROFILE"] = args.profile
     paths = select(args.only)
