@@ -12,7 +12,7 @@ ImageNet models of :mod:`helpers.pretrained` (``"net.layer3.1"``) and the CIFAR 
 * :func:`saliency`, :func:`smoothgrad`, :func:`guided_backprop`, :func:`grad_cam`.
 * :func:`visualize` (activation maximization with regularizers), :func:`deep_dream`:
   in :mod:`helpers.synthesis`, re-exported here.
-* :func:`gram_matrix`, :func:`embed`, :func:`top_activating`.
+* :func:`gram_matrix`, :func:`embed`, :func:`top_activating`, :func:`layers_by_stride`.
 """
 from __future__ import annotations
 
@@ -136,6 +136,25 @@ def forward_to(model: nn.Module, x: torch.Tensor, layers) -> dict:
         except _Stop:
             pass
     return rec
+
+
+def layers_by_stride(model: nn.Module, layer: str, size: int = 224) -> dict:
+    """``{stride: name}``: among ``layer`` and its siblings (the children of the same parent
+    module, e.g. the blocks of a ResNet or an EfficientNet), the deepest one at each
+    downsampling factor (input ``size`` / map size) for a ``size x size`` input. Spatial layers
+    only, in the model's order; depth without assuming an architecture."""
+    _check_model(model)
+    get_layer(model, layer)
+    parent = layer.rsplit(".", 1)[0] if "." in layer else ""
+    siblings = [n for n in layer_names(model) if (n.rsplit(".", 1)[0] if "." in n else "") == parent]
+    with capture(model, siblings) as rec, torch.no_grad():
+        model(torch.rand(1, 3, size, size, device=_device(model)))
+    ladder = {}
+    for name in siblings:                                  # in order: a deeper one overwrites
+        out = rec.get(name)
+        if out is not None and out.ndim == 4 and out.shape[-1] > 1:
+            ladder[size // out.shape[-1]] = name
+    return dict(sorted(ladder.items()))
 
 
 def activations(model: nn.Module, x: torch.Tensor, layer: str) -> torch.Tensor:

@@ -240,7 +240,7 @@ def test_visualize_and_dream_raise_their_objective():
     torch.manual_seed(0)
     model = cifar_net(width=4).eval()
     img, hist = S.visualize(model, target=3, size=32, steps=30, lr=0.05, l2=1e-3, blur_every=4,
-                            clip_pixels=0.1, clip_grads=0.1, progress=False)
+                            clip_pixels=0.1, clip_contrib=0.1, progress=False)
     assert img.shape == (1, 3, 32, 32) and 0 <= img.min() and img.max() <= 1
     assert hist["score"][-1] > hist["score"][0] + 0.1, hist["score"]
     _, hist = S.visualize(model, layer="block1", channel=2, size=32, steps=15, jitter=2,
