@@ -292,14 +292,14 @@ def setup(seed: int = 0, title: str | None = None, quiet: bool = False) -> Runti
         from .plumbing import figcheck                 # measure every figure shown (tests, runner)
         figcheck.install(os.environ["NB_FIGCHECK"])
     if not quiet:
-        import torchvision
+        from importlib.metadata import version       # not `import torchvision`: seconds saved
 
         lines = [
             f"profile : {profile}" + ("   (NB_PROFILE unset: chosen from the hardware)"
                                       if not os.environ.get("NB_PROFILE") else ""),
             f"device  : {device_name(device)}",
             f"versions: python {platform.python_version()}, torch {torch.__version__}, "
-            f"torchvision {torchvision.__version__}, numpy {np.__version__}",
+            f"torchvision {version('torchvision')}, numpy {np.__version__}",
             f"data dir: {_CURRENT.data_dir}" + ("   (NB_STRICT=1: no stand-ins)" if strict() else ""),
             f"seed    : {seed}",
         ]
