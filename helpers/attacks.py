@@ -534,7 +534,7 @@ CORRUPTION_MIN_DROP = 0.20
 #: classified photos: an answer flipped by noise the size of a JPEG artefact was already on a boundary
 NOISE_MAX_FLIPS = 0.20
 
-#: PGD-10 at 4/255 (L-inf) and at L2 radius 1.0 (224 x 224) must fool this share of a standard
+#: PGD-10 at 4/255 (L-inf) and PGD-20 at L2 radius 1.0 (224 x 224) must fool this share of a standard
 #: ImageNet network's correctly classified photos. RobustBench and MadryLab's `robustness` report
 #: ~0% robust accuracy at 4/255 and a few percent at L2 0.5-1.0 (ResNet-50: 3.35% at 0.5, 0.44% at 1.0)
 PGD_LINF_MIN_FOOLED, PGD_L2_MIN_FOOLED = 0.95, 0.90
