@@ -374,14 +374,15 @@ def recipe_record(model: nn.Module, x, **fit_kwargs) -> dict:
     return rec
 
 
-def fit_or_reuse(model: nn.Module, x, path, made_from: dict, trainer=None, **fit_kwargs) -> dict:
+def fit_or_reuse(model: nn.Module, x, path, made_from: dict, trainer=None, verbose: bool = True,
+                 **fit_kwargs) -> dict:
     """``trainer(model, x, **fit_kwargs)`` (default :func:`fit_autoencoder`) unless ``path``
     holds weights trained from the same data, initial weights and settings; then those
     weights are loaded instead of training again.
 
     ``made_from`` names the data (e.g. :func:`fashion_record`); :func:`recipe_record` adds the
     rest. Returns the training history (as saved) with ``"reused": True/False``; one line says
-    which happened. The model is left on the CPU in eval mode either way.
+    that it was reused (``verbose=False``: silent, the caller reports). The model is left on the CPU in eval mode either way.
     """
     path = Path(path)
     trainer = trainer or fit_autoencoder
@@ -390,8 +391,9 @@ def fit_or_reuse(model: nn.Module, x, path, made_from: dict, trainer=None, **fit
     if payload is not None:
         model.load_state_dict(payload["state"])
         hist = dict(payload["history"], reused=True)
-        print(f"[{fit_kwargs.get('desc', path.stem)}] reused {path.name}: trained earlier in "
-              f"{hist['seconds']:.0f} s from the same data, weights and settings (delete it to retrain)")
+        if verbose:
+            print(f"[{fit_kwargs.get('desc', path.stem)}] reused {path.name}: trained earlier in "
+                  f"{hist['seconds']:.0f} s from the same data, weights and settings (delete it to retrain)")
     else:
         hist = dict(trainer(model, x, **fit_kwargs), reused=False)
         artifacts.save_model(path, model, made_from=expected,
@@ -565,7 +567,7 @@ def show_rows(rows: dict, suptitle: str | None = None, col_titles=None, size: fl
             ax.set_xticks([])
             ax.set_yticks([])
             if c == 0:
-                ax.set_ylabel(textwrap.fill(label, 14), rotation=0, ha="right", va="center", fontsize=12)
+                ax.set_ylabel(textwrap.fill(label, 16), rotation=0, ha="right", va="center", fontsize=12)
             if r == 0 and col_titles is not None:
                 ax.set_title(str(col_titles[c]), fontsize=12)
     if suptitle:
