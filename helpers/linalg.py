@@ -137,14 +137,15 @@ def svd_full(X, k: int):
     return s[:k], vt[:k]
 
 
-def svd_sparse(X, k: int, seed: int = 0):
-    """``scipy.sparse.linalg.svds`` (ARPACK Lanczos): about O(n d k) per restart; k < min(n, d)."""
+def svd_sparse(X, k: int, seed: int = 0, tol: float = 0.0):
+    """``scipy.sparse.linalg.svds`` (ARPACK Lanczos): about O(n d k) per restart; k < min(n, d).
+    ``tol`` is ARPACK's relative accuracy for the Ritz values (0: machine precision)."""
     import scipy.sparse.linalg
 
     X = _check_matrix(X, k)
     if k >= min(X.shape):
         raise ValueError(f"svds needs k < min(n, d) = {min(X.shape)}, got k={k}: use svd_full")
-    _, s, vt = scipy.sparse.linalg.svds(X, k=k, random_state=seed)
+    _, s, vt = scipy.sparse.linalg.svds(X, k=k, tol=tol, random_state=seed)
     return _top(s, vt, k)
 
 

@@ -200,3 +200,12 @@ def test_linear_autoencoder_loop_written_out():
     np.testing.assert_allclose(W1.detach().numpy(), ae.W1, rtol=1e-6, atol=1e-12)
     np.testing.assert_allclose(W2.detach().numpy(), ae.W2, rtol=1e-6, atol=1e-12)
     assert len(ae.losses) == steps + 1
+
+
+def test_svd_sparse_tolerance_is_honoured():
+    X = _matrix(n=200, d=40)
+    exact = np.linalg.svd(X, compute_uv=False)[:5]
+    loose, _ = linalg.svd_sparse(X, 5, tol=1e-5)
+    tight, _ = linalg.svd_sparse(X, 5)
+    assert np.max(np.abs(tight - exact) / exact) < 1e-10
+    assert np.max(np.abs(loose - exact) / exact) < 1e-4
