@@ -40,12 +40,15 @@ def to_numpy_image(img, mean=None, std=None) -> np.ndarray:
 
 
 def show_images(images, titles=None, ncols: int = 8, size: float = 1.6, mean=None, std=None,
-                cmap="gray", suptitle: str | None = None, title_colors=None):
+                cmap="gray", suptitle: str | None = None, title_colors=None,
+                title_size: float = 9):
     """A grid of images. images: ``(N, C, H, W)`` tensor/array, or a list of images.
 
     Pixels are expected in [0, 1] (pass ``mean``/``std`` for normalized tensors).
-    Returns the figure.
+    ``title_size``: points of the panel titles (a grid wider than 1000 px is shrunk on screen:
+    keep ``title_size >= 0.8 * size * ncols`` for 11 px text there). Returns the figure.
     """
+    title_size = validate.number(title_size, "title_size", minimum=1, meaning="title font size in points")
     if isinstance(images, (torch.Tensor, np.ndarray)) and np.ndim(images) == 4:
         images = list(images)
     images = list(images)
@@ -65,7 +68,7 @@ def show_images(images, titles=None, ncols: int = 8, size: float = 1.6, mean=Non
         ax.imshow(to_numpy_image(images[i], mean, std), cmap=cmap, vmin=0, vmax=1)
         if titles is not None:
             color = title_colors[i] if title_colors is not None else "black"
-            ax.set_title(str(titles[i]), fontsize=9, color=color)
+            ax.set_title(str(titles[i]), fontsize=title_size, color=color)
     if suptitle:
         fig.suptitle(suptitle)
     fig.tight_layout()

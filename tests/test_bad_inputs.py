@@ -240,6 +240,7 @@ bad(conv.separation, "one score", V, r"at least 2 scores each", lambda: conv.sep
 bad(conv.stage2_separates_better, "not a separation", V, r"a result of conv.separation", lambda: conv.stage2_separates_better({}, {}))
 bad(conv.check_try_it, "exercise number", V, r"expected number: one of \[1, 2, 3, 4\]", lambda: conv.check_try_it(5, 1))
 bad(linalg.randomized_svd_path, "oversample<0", V, r"expected oversample \(extra sketch directions p\)", lambda: linalg.randomized_svd_path(matrix(), 2, oversample=-1))
+bad(plots.show_images, "title_size=0", V, r"expected title_size \(title font size in points\)", lambda: plots.show_images(x8(), title_size=0))
 bad(checks.claim, "unknown needs", V, r"claim needs unknown requirement.*checks.requirement\(key, present, what\)", lambda: checks.claim("x", True, needs="no-such-thing"))
 bad(checks.requirement, "empty key", V, r"expected key: a non-empty name", lambda: checks.requirement(" ", True, "real data"))
 bad(checks.exercise, "atol<0", V, r"expected atol \(absolute tolerance\): a number >= 0", lambda: checks.exercise("q1", 1.0, 1.0, atol=-1))
