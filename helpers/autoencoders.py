@@ -435,6 +435,7 @@ def fit_classifier(model: nn.Module, x, y=None, epochs: int = 2, batch_size: int
                    lr: float = 2e-3, desc: str = "classifier", device=None, seed: int = 0) -> dict:
     """Train ``model`` on images ``x (N, 1, 28, 28)`` and labels ``y (N,)`` (Adam, cross-entropy,
     a new order every epoch). Returns ``{"loss": [...per epoch], "seconds": total}``."""
+    epochs = validate.integer(epochs, "epochs", meaning="passes over the data")
     device = torch.device(device) if device is not None else runtime.current().device
     x = check_images(x, model.image_shape).to(device)
     y = torch.as_tensor(y).long().to(device)
@@ -464,6 +465,7 @@ def fit_classifier(model: nn.Module, x, y=None, epochs: int = 2, batch_size: int
 @torch.no_grad()
 def class_probabilities(classifier: nn.Module, images, batch_size: int = 1000) -> torch.Tensor:
     """Softmax outputs ``(N, 10)`` of ``classifier`` on images ``(N, 1, 28, 28)`` (CPU)."""
+    batch_size = validate.integer(batch_size, "batch_size", meaning="images per batch")
     return _batched(classifier, lambda b: classifier(b).softmax(1), torch.as_tensor(images), batch_size)
 
 
@@ -495,6 +497,7 @@ def active_dimensions(mu, threshold: float = 0.01) -> torch.Tensor:
     """Which code dimensions a VAE uses: ``Var_x(mu_j(x)) > threshold`` over the images whose
     posterior means are ``mu (N, k)`` (Burda, Grosse & Salakhutdinov 2016). A dimension whose mean
     does not move with x carries no information about x: its posterior has collapsed to the prior."""
+    threshold = validate.number(threshold, "threshold", minimum=0, meaning="KL in nats below which a dimension is inactive")
     mu = torch.as_tensor(mu)
     if mu.ndim != 2 or len(mu) < 2:
         raise ValueError(f"expected mu: (N, k) posterior means of N >= 2 images, got {tuple(mu.shape)}")
@@ -516,6 +519,7 @@ def jpeg_roundtrip(images, quality: int):
     (Pillow, standard tables) and decoded. Returns ``(decoded (N, 1, 28, 28), payload (N,) bytes,
     file (N,) bytes)``; ``payload`` counts only the entropy-coded data after the header (the
     header, with its tables, is the same for every image at one quality, like a decoder shipped once)."""
+    quality = validate.integer(quality, "quality", minimum=1, maximum=95, meaning="JPEG quality")
     import io
 
     import numpy as np
@@ -539,6 +543,9 @@ def jpeg_roundtrip(images, quality: int):
 def quantize_codes(z, lo, hi, bits: int = 8):
     """Codes ``z (N, k)`` rounded to ``2**bits`` levels between ``lo`` and ``hi`` (``(k,)`` each,
     e.g. the training codes' range) and back: what a decoder receives from ``k * bits / 8`` bytes."""
+    bits = validate.integer(bits, "bits", minimum=1, maximum=16, meaning="bits per code number")
+    if not float(lo) < float(hi):
+        raise ValueError(f"expected lo < hi: the range the codes are rounded into, got lo={lo}, hi={hi}")
     z, lo, hi = (torch.as_tensor(t, dtype=torch.float32) for t in (z, lo, hi))
     levels = 2 ** int(bits) - 1
     step = (hi - lo).clamp_min(1e-12) / levels

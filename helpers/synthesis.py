@@ -131,6 +131,7 @@ def spectrum_scale(size: int, decay: float = 1.0) -> torch.Tensor:
     """``1 / max(|f|, 1/size) ** decay`` for the ``rfft2`` frequencies of a ``size x size``
     image, ``(size, size // 2 + 1)``: natural images have amplitude ~ 1/f, so a parameter of
     the same size at every frequency gives an image with a natural spectrum."""
+    size = validate.integer(size, "size", minimum=2, meaning="image side in pixels")
     fy = torch.fft.fftfreq(size)[:, None]
     fx = torch.fft.rfftfreq(size)[None, :]
     return 1.0 / (fy ** 2 + fx ** 2).sqrt().clamp(min=1.0 / size) ** decay
@@ -140,6 +141,7 @@ def fourier_image(spectrum: torch.Tensor, size: int, decorrelate: bool = True) -
     """Image ``(N, 3, size, size)`` in (0, 1) from ``spectrum`` ``(N, 3, size, size//2+1, 2)``
     (real and imaginary parts): scale by 1/f, inverse FFT, map the three decorrelated colour
     channels to RGB, sigmoid (as in Lucid: the inverse FFT is orthonormal, divided by 4)."""
+    size = validate.integer(size, "size", minimum=2, meaning="image side in pixels")
     scaled = torch.view_as_complex(spectrum) * spectrum_scale(size).to(spectrum.device)
     t = torch.fft.irfft2(scaled, s=(size, size), norm="ortho") / 4
     if decorrelate:
@@ -152,6 +154,8 @@ def random_transform(img: torch.Tensor, g: torch.Generator, pad: int = 12, jitte
                      angles=tuple(range(-10, 11)) + (0,) * 5, jitter2: int = 4) -> torch.Tensor:
     """Lucid's ``standard_transforms``: pad with grey, jitter, scale, rotate, jitter again.
     One random draw (from ``g``, on the CPU) for the whole batch."""
+    if not isinstance(img, torch.Tensor) or img.dim() != 4:
+        raise ValueError(f"expected img: a (N, 3, H, W) tensor, got {getattr(img, 'shape', type(img).__name__)}")
     def pick(options):
         return options[int(torch.randint(len(options), (1,), generator=g))]
 
@@ -196,6 +200,8 @@ def render(model, targets, size: int = 128, steps: int = 128, lr: float = 0.05,
     clamped to [0, 1], no regularizer. Adam on the parameters. Returns ``(images (N, 3, size,
     size) in [0, 1], scores (steps, N))``.
     """
+    size = validate.integer(size, "size", minimum=8, meaning="image side in pixels")
+    steps = validate.integer(steps, "steps", meaning="optimization steps")
     targets = [t if isinstance(t, int) else (str(t[0]), int(t[1])) for t in targets]
     dev = _device(model)
     g = torch.Generator().manual_seed(seed)

@@ -241,6 +241,23 @@ bad(conv.stage2_separates_better, "not a separation", V, r"a result of conv.sepa
 bad(conv.check_try_it, "exercise number", V, r"expected number: one of \[1, 2, 3, 4\]", lambda: conv.check_try_it(5, 1))
 bad(linalg.randomized_svd_path, "oversample<0", V, r"expected oversample \(extra sketch directions p\)", lambda: linalg.randomized_svd_path(matrix(), 2, oversample=-1))
 bad(plots.show_images, "title_size=0", V, r"expected title_size \(title font size in points\)", lambda: plots.show_images(x8(), title_size=0))
+bad(autoencoders.active_dimensions, "threshold<0", V, r"expected threshold \(KL in nats", lambda: autoencoders.active_dimensions(torch.zeros(5, 3), threshold=-1))
+bad(autoencoders.active_dimensions, "1-D", V, r"expected mu: \(N, k\) posterior means", lambda: autoencoders.active_dimensions(torch.zeros(5)))
+bad(autoencoders.bernoulli_floor, "0-255", V, r"divide by 255", lambda: autoencoders.bernoulli_floor(torch.ones(2, 1, 28, 28) * 255))
+bad(autoencoders.class_probabilities, "batch_size=0", V, r"expected batch_size \(images per batch\)", lambda: autoencoders.class_probabilities(autoencoders.FashionClassifier(), torch.zeros(2, 1, 28, 28), batch_size=0))
+bad(autoencoders.fit_classifier, "epochs=0", V, r"expected epochs \(passes over the data\)", lambda: autoencoders.fit_classifier(autoencoders.FashionClassifier(), torch.zeros(4, 1, 28, 28), torch.zeros(4, dtype=torch.long), epochs=0))
+bad(autoencoders.jpeg_roundtrip, "quality=0", V, r"expected quality \(JPEG quality\): an integer in \[1, 95\]", lambda: autoencoders.jpeg_roundtrip(torch.zeros(2, 1, 28, 28), quality=0))
+bad(autoencoders.jpeg_roundtrip, "0-255", V, r"divide by 255", lambda: autoencoders.jpeg_roundtrip(torch.ones(2, 1, 28, 28) * 255, quality=50))
+bad(autoencoders.quantize_codes, "bits=0", V, r"expected bits \(bits per code number\)", lambda: autoencoders.quantize_codes(torch.zeros(2, 3), 0, 1, bits=0))
+bad(autoencoders.quantize_codes, "lo>hi", V, r"expected lo < hi", lambda: autoencoders.quantize_codes(torch.zeros(2, 3), 1, 0))
+bad(autoencoders.run_path, "profile", V, r"expected profile: one of 'smoke', 'cpu', 'gpu'", lambda: autoencoders.run_path("x", profile="fast"))
+bad(autoencoders.sample_scores, "1-D", V, r"expected probs: an \(N, C\) matrix", lambda: autoencoders.sample_scores(torch.ones(10)))
+bad(autoencoders.show_rows, "no rows", V, r"expected rows: image batches of one length", lambda: autoencoders.show_rows({}))
+bad(synthesis.spectrum_scale, "size=0", V, r"expected size \(image side in pixels\)", lambda: synthesis.spectrum_scale(0))
+bad(synthesis.fourier_image, "size=0", V, r"expected size \(image side in pixels\)", lambda: synthesis.fourier_image(torch.zeros(1, 3, 8, 5, 2), 0))
+bad(synthesis.render, "size=0", V, r"expected size \(image side in pixels\)", lambda: synthesis.render(net(), [0], size=0))
+bad(synthesis.random_transform, "3-D", V, r"expected img: a \(N, 3, H, W\) tensor", lambda: synthesis.random_transform(torch.zeros(3, 8, 8), torch.Generator()))
+bad(interpret.layers_by_stride, "unknown layer", V, r"unknown layer 'nope'", lambda: interpret.layers_by_stride(net(), "nope"))
 bad(checks.claim, "unknown needs", V, r"claim needs unknown requirement.*checks.requirement\(key, present, what\)", lambda: checks.claim("x", True, needs="no-such-thing"))
 bad(checks.requirement, "empty key", V, r"expected key: a non-empty name", lambda: checks.requirement(" ", True, "real data"))
 bad(checks.exercise, "atol<0", V, r"expected atol \(absolute tolerance\): a number >= 0", lambda: checks.exercise("q1", 1.0, 1.0, atol=-1))
@@ -520,6 +537,11 @@ EXEMPT = {
     "nbchecks.strip_widget_text": "any list of nbformat outputs",
     "nbchecks.cell_problems": "any list of nbformat outputs",
     "nbchecks.notebook_problems": "any executed notebook (nbformat node or dict)",
+    "autoencoders.FashionClassifier": "no arguments (a fixed small CNN for 28x28 images)",
+    "autoencoders.fit_or_reuse": "hands its arguments to the trainer, whose cases cover them; made_from is any record",
+    "autoencoders.recipe_record": "hands its arguments to the trainer's record; any model and data",
+    "synthesis.scores": "any model and batch: the logits or channel means it is asked for",
+    "train.try_it_expected": "no arguments (the exercise answers, kept off screen)",
     "pretrained.resnet18": "alias of imagenet_model('resnet18', **kw) with no argument of its own "
                            "(imagenet_model's cases cover it)",
 }
