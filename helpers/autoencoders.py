@@ -544,8 +544,8 @@ def quantize_codes(z, lo, hi, bits: int = 8):
     """Codes ``z (N, k)`` rounded to ``2**bits`` levels between ``lo`` and ``hi`` (``(k,)`` each,
     e.g. the training codes' range) and back: what a decoder receives from ``k * bits / 8`` bytes."""
     bits = validate.integer(bits, "bits", minimum=1, maximum=16, meaning="bits per code number")
-    if not float(lo) < float(hi):
-        raise ValueError(f"expected lo < hi: the range the codes are rounded into, got lo={lo}, hi={hi}")
+    if not bool(torch.all(torch.as_tensor(lo) < torch.as_tensor(hi))):
+        raise ValueError("expected lo < hi (every dimension): the range the codes are rounded into")
     z, lo, hi = (torch.as_tensor(t, dtype=torch.float32) for t in (z, lo, hi))
     levels = 2 ** int(bits) - 1
     step = (hi - lo).clamp_min(1e-12) / levels
