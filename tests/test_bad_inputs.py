@@ -258,6 +258,11 @@ bad(synthesis.fourier_image, "size=0", V, r"expected size \(image side in pixels
 bad(synthesis.render, "size=0", V, r"expected size \(image side in pixels\)", lambda: synthesis.render(net(), [0], size=0))
 bad(synthesis.random_transform, "3-D", V, r"expected img: a \(N, 3, H, W\) tensor", lambda: synthesis.random_transform(torch.zeros(3, 8, 8), torch.Generator()))
 bad(interpret.layers_by_stride, "unknown layer", V, r"unknown layer 'nope'", lambda: interpret.layers_by_stride(net(), "nope"))
+bad(features.nc2, "1-D", V, r"features must be \(N, D\) and labels \(N,\)", lambda: features.nc2(np.zeros(5), np.zeros(5, dtype=int)))
+bad(features.prototype_predict, "1-D", V, r"features must be \(N, D\) and \(M, D\)", lambda: features.prototype_predict(np.zeros(5), np.zeros(5, dtype=int), np.zeros((2, 5))))
+bad(features.prototype_accuracy, "1-D", V, r"features must be \(N, D\) and \(M, D\)", lambda: features.prototype_accuracy(np.zeros(5), np.zeros(5, dtype=int), np.zeros((2, 5)), np.zeros(2, dtype=int)))
+bad(features.logreg_l2n_accuracy, "1-D", V, r"expected f: a 2-D \(N, D\) array", lambda: features.logreg_l2n_accuracy(np.zeros(5), np.zeros(5, dtype=int), np.zeros((2, 5)), np.zeros(2, dtype=int)))
+bad(features.exercise_answer, "name", V, r"expected name: one of \['cosine', 'head', 'nc1'\]", lambda: features.exercise_answer("nope"))
 bad(checks.claim, "unknown needs", V, r"claim needs unknown requirement.*checks.requirement\(key, present, what\)", lambda: checks.claim("x", True, needs="no-such-thing"))
 bad(checks.requirement, "empty key", V, r"expected key: a non-empty name", lambda: checks.requirement(" ", True, "real data"))
 bad(checks.exercise, "atol<0", V, r"expected atol \(absolute tolerance\): a number >= 0", lambda: checks.exercise("q1", 1.0, 1.0, atol=-1))
@@ -542,6 +547,10 @@ EXEMPT = {
     "autoencoders.recipe_record": "hands its arguments to the trainer's record; any model and data",
     "synthesis.scores": "any model and batch: the logits or channel means it is asked for",
     "train.try_it_expected": "no arguments (the exercise answers, kept off screen)",
+    "features.cached_result": "any name and provenance record; compute is called as it is",
+    "features.compare_regimes": "any accuracies by regime (an empty dict has no winner)",
+    "features.transfer_thresholds": "no arguments (the claims' thresholds and their reasons)",
+    "features.weights_digest": "any nn.Module (its state dict is digested)",
     "pretrained.resnet18": "alias of imagenet_model('resnet18', **kw) with no argument of its own "
                            "(imagenet_model's cases cover it)",
 }
