@@ -262,6 +262,7 @@ bad(features.nc2, "1-D", V, r"features must be \(N, D\) and labels \(N,\)", lamb
 bad(features.prototype_predict, "1-D", V, r"features must be \(N, D\) and \(M, D\)", lambda: features.prototype_predict(np.zeros(5), np.zeros(5, dtype=int), np.zeros((2, 5))))
 bad(features.prototype_accuracy, "1-D", V, r"features must be \(N, D\) and \(M, D\)", lambda: features.prototype_accuracy(np.zeros(5), np.zeros(5, dtype=int), np.zeros((2, 5)), np.zeros(2, dtype=int)))
 bad(features.logreg_l2n_accuracy, "1-D", V, r"expected f: a 2-D \(N, D\) array", lambda: features.logreg_l2n_accuracy(np.zeros(5), np.zeros(5, dtype=int), np.zeros((2, 5)), np.zeros(2, dtype=int)))
+bad(features.compare_regimes, "one regime", V, r"expected at least two regimes and n_test >= 1", lambda: features.compare_regimes({"a": 0.5}, 100))
 bad(features.exercise_answer, "name", V, r"expected name: one of \['cosine', 'head', 'nc1'\]", lambda: features.exercise_answer("nope"))
 bad(checks.claim, "unknown needs", V, r"claim needs unknown requirement.*checks.requirement\(key, present, what\)", lambda: checks.claim("x", True, needs="no-such-thing"))
 bad(checks.requirement, "empty key", V, r"expected key: a non-empty name", lambda: checks.requirement(" ", True, "real data"))
@@ -548,7 +549,6 @@ EXEMPT = {
     "synthesis.scores": "any model and batch: the logits or channel means it is asked for",
     "train.try_it_expected": "no arguments (the exercise answers, kept off screen)",
     "features.cached_result": "any name and provenance record; compute is called as it is",
-    "features.compare_regimes": "any accuracies by regime (an empty dict has no winner)",
     "features.transfer_thresholds": "no arguments (the claims' thresholds and their reasons)",
     "features.weights_digest": "any nn.Module (its state dict is digested)",
     "pretrained.resnet18": "alias of imagenet_model('resnet18', **kw) with no argument of its own "
