@@ -39,16 +39,31 @@ def pytest_ignore_collect(collection_path, config):
     return None if Path(collection_path).resolve() in named else True
 
 
+_NOTEBOOK_SECONDS: dict = {}    # notebook file -> seconds its cells ran under nbval
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "call" and report.nodeid.split("::")[0].endswith(".ipynb"):
+        name = Path(report.nodeid.split("::")[0]).stem
+        _NOTEBOOK_SECONDS[name] = _NOTEBOOK_SECONDS.get(name, 0.0) + report.duration
+
+
 def pytest_terminal_summary(terminalreporter):
-    """One line per notebook run: its title, profile and the data it used (its first output)."""
+    """One line per notebook run: its title, profile and the data it used (its first output);
+    then the seconds each notebook's cells ran (smoke runtimes on this machine)."""
     reports = [json.loads(f.read_text()) for f in sorted(REPORTS.glob("*.json"))]
     reports = [r for r in reports if r.get("title")]           # notebooks; not unit tests' setup()
-    if not reports:
-        return
-    terminalreporter.section("data each notebook ran on")
-    for r in reports:
-        sources = "; ".join(f"{k}: {v}" for k, v in r.get("sources", {}).items()) or "none"
-        terminalreporter.write_line(f"{r['title']} [{r.get('profile')}]: {sources}")
+    if reports:
+        terminalreporter.section("data each notebook ran on")
+        for r in reports:
+            sources = "; ".join(f"{k}: {v}" for k, v in r.get("sources", {}).items()) or "none"
+            terminalreporter.write_line(f"{r['title']} [{r.get('profile')}]: {sources}")
+    if _NOTEBOOK_SECONDS:
+        terminalreporter.section("seconds each notebook's cells ran")
+        load = f"; load average {os.getloadavg()[1]:.1f}" if hasattr(os, "getloadavg") else ""
+        for name, seconds in sorted(_NOTEBOOK_SECONDS.items()):
+            terminalreporter.write_line(f"{name}: {seconds:.0f} s")
+        terminalreporter.write_line(f"({os.cpu_count()} CPUs{load})")
 
 
 _SEEN_LINES: dict = {}          # notebook -> {line: where first shown}, for double prints

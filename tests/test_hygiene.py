@@ -174,7 +174,9 @@ RUNTIME_TOLERANCE = 0.25    # a stated runtime within 25% of the measured one
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_header_runtimes_are_the_measured_ones(path):
     """Each header states its smoke and cpu runtimes through markers that tools/sync_notebooks.py
-    fills from notebooks/runtimes.json (measured by tools/run_notebooks.py --record)."""
+    fills from notebooks/runtimes.json (measured by tools/run_notebooks.py --record). A cpu
+    runtime must be recorded; a smoke one is checked once recorded (until then the header
+    states the test suite's budget)."""
     measured = sync_notebooks.load_runtimes()
     header = "\n".join(c.source for c in load(path).cells[:2] if c.cell_type == "markdown")
     stated = {m.group(2): m.group(3) for m in sync_notebooks.RUNTIME_RE.finditer(header)}
@@ -182,6 +184,8 @@ def test_header_runtimes_are_the_measured_ones(path):
         assert profile in stated, (f"{path.name}: the header states no {profile} runtime: write "
                                    f"<!-- runtime:{profile} --><!-- /runtime --> where it belongs")
         entry = measured.get(profile, {}).get(path.stem)
+        if profile == "smoke" and entry is None:
+            continue        # the test suite's budget (90 s) until a quiet smoke run is recorded
         assert entry, (f"{path.name}: no measured {profile} runtime in notebooks/runtimes.json: "
                        f"tools/run_notebooks.py --profile {profile} --record {path.name[:2]}")
         seconds = sync_notebooks.parse_seconds(stated[profile])
@@ -196,6 +200,8 @@ def test_readme_runtimes_are_the_measured_ones():
     assert {stem for stem, _ in rows} == {p.stem for p in NOTEBOOKS}, "README table: one row per notebook"
     for (stem, profile), text in rows.items():
         entry = measured.get(profile, {}).get(stem)
+        if profile == "smoke" and entry is None:
+            continue        # the test suite's budget until a quiet smoke run is recorded
         assert entry, f"no measured {profile} runtime of {stem} in notebooks/runtimes.json"
         seconds = sync_notebooks.parse_seconds(text)
         assert seconds is not None and abs(seconds - entry["seconds"]) <= RUNTIME_TOLERANCE * entry["seconds"], (
