@@ -307,6 +307,9 @@ def dlr_loss(logits: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None 
     so a network cannot hide behind saturated, tiny cross-entropy gradients. Needs >= 3 classes
     (>= 4 targeted). logits: (N, K); y, target: (N,).
     """
+    if logits.dim() != 2 or logits.shape[1] < (3 if target is None else 4):
+        raise ValueError(f"expected logits: (N, K) with K >= {3 if target is None else 4} classes "
+                         f"(the DLR loss divides by z_pi1 - z_pi3), got shape {tuple(logits.shape)}")
     z, _ = logits.sort(dim=1)
     rows = torch.arange(len(y), device=logits.device)
     z_y = logits[rows, y]
@@ -564,6 +567,8 @@ ROBUST_MIN_CLEAN = 0.40
 
 def standard_error(p: float, n: int) -> float:
     """Standard error of an accuracy ``p`` measured on ``n`` independent images."""
+    p = validate.number(p, "p", minimum=0, maximum=1, meaning="an accuracy")
+    n = validate.integer(n, "n", meaning="images measured")
     return math.sqrt(max(p * (1 - p), 0.0) / max(int(n), 1))
 
 

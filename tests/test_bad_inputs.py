@@ -264,6 +264,15 @@ bad(features.prototype_accuracy, "1-D", V, r"features must be \(N, D\) and \(M, 
 bad(features.logreg_l2n_accuracy, "1-D", V, r"expected f: a 2-D \(N, D\) array", lambda: features.logreg_l2n_accuracy(np.zeros(5), np.zeros(5, dtype=int), np.zeros((2, 5)), np.zeros(2, dtype=int)))
 bad(features.compare_regimes, "one regime", V, r"expected at least two regimes and n_test >= 1", lambda: features.compare_regimes({"a": 0.5}, 100))
 bad(features.exercise_answer, "name", V, r"expected name: one of \['cosine', 'head', 'nc1'\]", lambda: features.exercise_answer("nope"))
+bad(attacks.apgd, "eps<0", V, r"expected eps \(the radius of the allowed perturbation\)", lambda: attacks.apgd(net(), x8(), y(), eps=-1))
+bad(attacks.apgd, "loss", V, r"expected loss: 'ce' or 'dlr'", lambda: attacks.apgd(net(), x8(), y(), eps=0.03, loss="xx"))
+bad(attacks.autoattack, "0-255", V, r"divide by 255", lambda: attacks.autoattack(net(), x8() * 255, y(), eps=0.03))
+bad(attacks.dlr_loss, "two classes", V, r"expected logits: \(N, K\) with K >= 3 classes", lambda: attacks.dlr_loss(torch.zeros(2, 2), y()))
+bad(attacks.linear_flip_budget, "0-255", V, r"divide by 255", lambda: attacks.linear_flip_budget(net(), x8() * 255, y()))
+bad(attacks.margin_gradient, "0-255", V, r"divide by 255", lambda: attacks.margin_gradient(net(), x8() * 255, y()))
+bad(attacks.standard_error, "n=0", V, r"expected n \(images measured\)", lambda: attacks.standard_error(0.5, 0))
+bad(attacks.standard_error, "p>1", V, r"expected p \(an accuracy\)", lambda: attacks.standard_error(2, 10))
+bad(attacks.FGSMRSTraining, "eps<0", V, r"expected eps", lambda: attacks.FGSMRSTraining(-1, 0.01, x8(), y()))
 bad(checks.claim, "unknown needs", V, r"claim needs unknown requirement.*checks.requirement\(key, present, what\)", lambda: checks.claim("x", True, needs="no-such-thing"))
 bad(checks.requirement, "empty key", V, r"expected key: a non-empty name", lambda: checks.requirement(" ", True, "real data"))
 bad(checks.exercise, "atol<0", V, r"expected atol \(absolute tolerance\): a number >= 0", lambda: checks.exercise("q1", 1.0, 1.0, atol=-1))
@@ -551,6 +560,9 @@ EXEMPT = {
     "features.cached_result": "any name and provenance record; compute is called as it is",
     "features.transfer_thresholds": "no arguments (the claims' thresholds and their reasons)",
     "features.weights_digest": "any nn.Module (its state dict is digested)",
+    "attacks.cached_model": "any name and provenance record; build and train_fn are called as they are",
+    "attacks.show_attack": "draws a figure from the notebook's own tensors",
+    "attacks.show_top5": "draws a figure from the notebook's own predictions",
     "pretrained.resnet18": "alias of imagenet_model('resnet18', **kw) with no argument of its own "
                            "(imagenet_model's cases cover it)",
 }
