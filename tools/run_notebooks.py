@@ -383,12 +383,13 @@ def main(argv=None) -> int:
                         help="write the seconds of the notebooks that ran ok into notebooks/runtimes.json")
     parser.add_argument("--record-from", metavar="SUMMARY",
                         help="record the runtimes of an earlier run (its summary.json; the notebooks "
-                             "given, or all) instead of running anything")
+                             "given, or all; only --profile's, if given) instead of running anything")
     args = parser.parse_args(argv)
     if args.record_from:
         summary = json.loads(Path(args.record_from).read_text())
-        picked = [r for runs in summary.values() for r in runs.values()
-                  if not args.only or r["name"][:2] in args.only or r["name"] in args.only]
+        picked = [r for profile, runs in summary.items() for r in runs.values()
+                  if (not args.profile or profile == args.profile)
+                  and (not args.only or r["name"][:2] in args.only or r["name"] in args.only)]
         record_runtimes(picked)
         return 0
     if args.profile:
