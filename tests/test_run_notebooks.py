@@ -158,7 +158,11 @@ def _stop_while_busy(tmp_path, signum):
     assert f"interrupted by {name}: 1 of 3 notebooks finished: 97_quick (ok)" in output, output
     assert "98_sleepy" in output and "stopped" in output and "99_never" not in output, output
     # what finished is written; nothing of the stopped notebook, no temporary file left behind
-    assert sorted(p.name for p in out.iterdir()) == ["97_quick.html", "97_quick.ipynb"], output
+    assert sorted(p.name for p in out.iterdir()) == [
+        "97_quick.html", "97_quick.ipynb", "summary.json"], output
+    import json
+    summary = json.loads((out / "summary.json").read_text())
+    assert [sorted(by_nb) for by_nb in summary.values()] == [["97_quick"]], summary
     # its kernel (and anything else with its connection file) is gone
     (kernel_pid, connection), = kernels.items()
     deadline = time.monotonic() + 5
