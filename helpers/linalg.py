@@ -149,6 +149,46 @@ def svd_sparse(X, k: int, seed: int = 0, tol: float = 0.0):
     return _top(s, vt, k)
 
 
+def svd_sparse_counted(X, k: int, seed: int = 0, tol: float = 0.0):
+    """:func:`svd_sparse` through a ``scipy.sparse.linalg.LinearOperator`` that counts what
+    ARPACK asks for: returns ``s (k,), Vt (k, d), counts`` with ``counts["X"]`` and
+    ``counts["X^T"]`` the number of matrix-vector products with X and with X^T (a product with
+    an (d, m) block counts m). Each one reads all of X once, so their sum is the number of
+    passes over X; a Lanczos step on X^T X costs two (X, then X^T)."""
+    import scipy.sparse.linalg
+
+    X = _check_matrix(X, k)
+    if k >= min(X.shape):
+        raise ValueError(f"svds needs k < min(n, d) = {min(X.shape)}, got k={k}: use svd_full")
+    counts = {"X": 0, "X^T": 0}
+
+    def matvec(v):
+        counts["X"] += 1 if np.ndim(v) == 1 else np.shape(v)[1]
+        return X @ v
+
+    def rmatvec(v):
+        counts["X^T"] += 1 if np.ndim(v) == 1 else np.shape(v)[1]
+        return X.T @ v
+
+    op = scipy.sparse.linalg.LinearOperator(X.shape, matvec=matvec, rmatvec=rmatvec,
+                                            matmat=matvec, rmatmat=rmatvec, dtype=X.dtype)
+    _, s, vt = scipy.sparse.linalg.svds(op, k=k, tol=tol, random_state=seed)
+    s, vt = _top(s, vt, k)
+    return s, vt, counts
+
+
+def convergence_factor(errors) -> float:
+    """Measured error factor per iteration: the geometric mean of ``errors[q+1] / errors[q]``
+    over the whole path, ``(errors[-1] / errors[0]) ** (1 / (len - 1))`` (NaN for one entry).
+    For randomized subspace iteration with l = k + p directions, the error of the k-th singular
+    value falls by about ``(s_{l+1} / s_k) ** 4`` per power iteration (each multiplies the
+    sketch by X^T X once, and a Ritz value's error is the square of its vector's)."""
+    e = np.asarray(errors, dtype=np.float64)
+    if e.ndim != 1 or len(e) < 2:
+        return float("nan")
+    return float((e[-1] / e[0]) ** (1.0 / (len(e) - 1)))
+
+
 def svd_randomized(X, k: int, oversample: int = 10, n_iter: int = 2, seed: int = 0):
     """Randomized SVD (Halko, Martinsson & Tropp 2011, randomized subspace iteration and the
     direct SVD, Algorithms 4.4 and 5.1), run on the row space of X.

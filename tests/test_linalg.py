@@ -209,3 +209,16 @@ def test_svd_sparse_tolerance_is_honoured():
     tight, _ = linalg.svd_sparse(X, 5)
     assert np.max(np.abs(tight - exact) / exact) < 1e-10
     assert np.max(np.abs(loose - exact) / exact) < 1e-4
+
+
+def test_svd_sparse_counted_matches_and_counts():
+    X = _matrix(n=60, d=20)
+    s_ref, _ = linalg.svd_sparse(X, 4)
+    s, vt, counts = linalg.svd_sparse_counted(X, 4)
+    assert np.allclose(s, s_ref, rtol=1e-6) and vt.shape == (4, 20)
+    assert counts["X"] > 0 and counts["X^T"] > 0
+
+
+def test_convergence_factor_is_geometric_mean():
+    assert abs(linalg.convergence_factor([1.0, 0.1, 0.01]) - 0.1) < 1e-12
+    assert np.isnan(linalg.convergence_factor([1.0]))
