@@ -469,6 +469,53 @@ def class_probabilities(classifier: nn.Module, images, batch_size: int = 1000) -
     return _batched(classifier, lambda b: classifier(b).softmax(1), torch.as_tensor(images), batch_size)
 
 
+@torch.no_grad()
+def judge_features(classifier: nn.Module, images, batch_size: int = 1000) -> torch.Tensor:
+    """The classifier's penultimate features ``(N, D)`` (everything before its last linear layer),
+    float64: the space in which :func:`frechet_distance` and :func:`knn_precision_recall` compare
+    image sets (the Inception network's role in FID, played by the Fashion-MNIST judge)."""
+    batch_size = validate.integer(batch_size, "batch_size", meaning="images per batch")
+    body = classifier.net[:-1]
+    return _batched(classifier, lambda b: body(b), torch.as_tensor(images), batch_size).double()
+
+
+def frechet_distance(a, b) -> float:
+    """Frechet distance between Gaussians fitted to two feature sets ``(N, D)``, ``(M, D)``
+    (Heusel et al., 2017: FID when the features are Inception's):
+    ``|mu_a - mu_b|^2 + tr(S_a) + tr(S_b) - 2 tr((S_a^1/2 S_b S_a^1/2)^1/2)``. 0 for equal sets;
+    it grows when the means move apart and when one set is less varied (blur) than the other."""
+    a, b = torch.as_tensor(a, dtype=torch.float64), torch.as_tensor(b, dtype=torch.float64)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or min(len(a), len(b)) < 2:
+        raise ValueError(f"expected two (N, D) feature sets with the same D and N >= 2, got "
+                         f"{tuple(a.shape)} and {tuple(b.shape)}")
+    sa, sb = torch.cov(a.T).reshape(a.shape[1], -1), torch.cov(b.T).reshape(b.shape[1], -1)
+    ev, U = torch.linalg.eigh(sa)
+    root_a = (U * ev.clamp_min(0).sqrt()) @ U.T
+    cross = torch.linalg.eigvalsh(root_a @ sb @ root_a).clamp_min(0).sqrt().sum()
+    return float(((a.mean(0) - b.mean(0)) ** 2).sum() + sa.trace() + sb.trace() - 2 * cross)
+
+
+def knn_precision_recall(real, fake, k: int = 3) -> tuple[float, float]:
+    """Nearest-neighbour precision and recall of Kynkaanniemi et al. (2019), features ``(N, D)``.
+
+    Each set covers the union of balls around its points, each ball reaching that point's k-th
+    nearest neighbour in the same set. **Precision**: the share of ``fake`` inside the real set's
+    balls (are the samples like real images?). **Recall**: the share of ``real`` inside the fake
+    set's balls (do the samples cover the variety of real images?). A set of blurred copies can
+    score a high precision, but its recall collapses; noise scores low on both.
+    """
+    k = validate.integer(k, "k", minimum=1, meaning="nearest neighbours")
+    real, fake = torch.as_tensor(real, dtype=torch.float64), torch.as_tensor(fake, dtype=torch.float64)
+    if min(len(real), len(fake)) <= k:
+        raise ValueError(f"need more than k = {k} points in each set, got {len(real)} and {len(fake)}")
+
+    def covered(ref, query):
+        radius = torch.cdist(ref, ref).kthvalue(k + 1, dim=1).values       # (N,) the point itself is 0
+        return float((torch.cdist(query, ref) <= radius[None]).any(1).double().mean())
+
+    return covered(real, fake), covered(fake, real)
+
+
 def sample_scores(probs) -> dict:
     """How a classifier sees a set of images, from its probabilities ``(N, C)``:
 
@@ -477,8 +524,8 @@ def sample_scores(probs) -> dict:
       not reward blur.
     - ``classes``: ``exp(entropy)`` of the histogram of predicted labels, the effective number of
       classes the set covers (C when every class is predicted equally often, 1 for a single class).
-    - ``inception``: ``exp(mean_x KL(p(y|x) || p(y)))``, the Inception score of Salimans et al.
-      (2016) with this classifier: high only if each image is confident AND the set is diverse.
+    - ``inception``: ``exp(mean_x KL(p(y|x) || p(y)))``, the formula of the Inception score of
+      Salimans et al. (2016) with this classifier in Inception's place (a "classifier score"): high only if each image is confident AND the set is diverse.
     """
     probs = torch.as_tensor(probs, dtype=torch.float64)
     if probs.ndim != 2 or probs.shape[0] < 1:

@@ -347,3 +347,40 @@ def test_show_rows_one_label_per_row():
     plt.close(fig)
     with pytest.raises(ValueError, match="length"):
         AE.show_rows({"a": images(3), "b": images(2)})
+
+
+def test_frechet_distance_zero_for_equal_sets_and_closed_form_for_shifts():
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(500, 4, generator=g, dtype=torch.float64)
+    a = a - a.mean(0)
+    assert AE.frechet_distance(a, a) == pytest.approx(0, abs=1e-8)
+    assert AE.frechet_distance(a, a + 2.0) == pytest.approx(4 * 4.0, rel=1e-8)     # only the means move
+    # scaled copy: FD = tr(S) (1 - c)^2 for b = c a, the blur-like loss of variety is punished
+    s = torch.cov(a.T).trace().item()
+    assert AE.frechet_distance(a, 0.3 * a) == pytest.approx(s * 0.7 ** 2, rel=1e-6)
+    with pytest.raises(ValueError, match="same D"):
+        AE.frechet_distance(a, a[:, :3])
+
+
+def test_knn_precision_recall_punishes_collapse_and_noise():
+    g = torch.Generator().manual_seed(1)
+    real = torch.randn(400, 2, generator=g, dtype=torch.float64)
+    same = torch.randn(400, 2, generator=g, dtype=torch.float64)
+    p, r = AE.knn_precision_recall(real, same)
+    assert p > 0.8 and r > 0.8
+    collapsed = real[0] + 1e-4 * torch.randn(400, 2, generator=g, dtype=torch.float64)   # every sample one image
+    p, r = AE.knn_precision_recall(real, collapsed)
+    assert p > 0.9 and r < 0.2
+    far = real + 50
+    assert AE.knn_precision_recall(real, far) == (0.0, 0.0)
+    with pytest.raises(ValueError, match="more than k"):
+        AE.knn_precision_recall(real[:3], same)
+
+
+def test_judge_features_is_the_body_before_the_last_layer():
+    torch.manual_seed(0)
+    judge = AE.FashionClassifier().eval()
+    x = torch.rand(5, 1, 28, 28)
+    f = AE.judge_features(judge, x)
+    assert f.shape == (5, 32 * 7 * 7) and f.dtype == torch.float64
+    assert torch.allclose(judge.net[-1](f.float()), judge(x), atol=1e-5)
