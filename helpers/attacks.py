@@ -505,6 +505,33 @@ def cached_model(name: str, made_from: dict, build, train_fn, verbose: bool = Tr
 
 
 
+def weights_digest(model: nn.Module) -> str:
+    """A short hash of a model's parameters and buffers: what a cached evaluation was made from."""
+    from .plumbing import artifacts
+
+    return artifacts.digest(*model.state_dict().values())
+
+
+def cached_result(name: str, made_from: dict, compute, verbose: bool = True):
+    """``(result, reused)``: ``compute()``'s result (numbers, strings, lists and dicts only), saved
+    under the checkpoints folder as ``name.pt`` with its provenance and reused only when it was
+    made from ``made_from`` (e.g. the data, the evaluated models' :func:`weights_digest`, the
+    attack settings): an evaluation is not run again on a rerun that would give the same table.
+    """
+    from .plumbing import artifacts
+
+    path = artifacts.checkpoint_dir() / f"{name}.pt"
+    payload = artifacts.load(path, made_from, what=name, action="computing it again")
+    if payload is not None:
+        if verbose:
+            print(f"[{name}] reusing the result computed earlier from the same models, data and settings "
+                  f"({path.name})")
+        return payload["result"], True
+    result = compute()
+    artifacts.save(path, {"result": result}, made_from)
+    return result, False
+
+
 # --------------------------------------------------------------------------- notebook 04's thresholds
 # Each claim of notebook 04 reads as one line there; the reasons for its thresholds live here.
 

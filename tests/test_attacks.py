@@ -326,6 +326,25 @@ def test_cached_model_reuses_only_on_a_matching_record(tmp_path, monkeypatch):
     assert reused3 is False and len(calls) == 2
 
 
+
+def test_cached_result_reuses_only_on_matching_models_and_settings(tmp_path, monkeypatch):
+    monkeypatch.setenv("NB_DATA_DIR", str(tmp_path))
+    calls = []
+    model = nn.Sequential(nn.Linear(3, 2))
+
+    def compute():
+        calls.append(1)
+        return {"standard": {"clean": 0.75, "pgd": 0.0}}
+
+    made_from = lambda: {"model": attacks.weights_digest(model), "eps": 8 / 255}    # noqa: E731
+    r1, reused1 = attacks.cached_result("e", made_from(), compute, verbose=False)
+    r2, reused2 = attacks.cached_result("e", made_from(), compute, verbose=False)
+    assert (reused1, reused2) == (False, True) and len(calls) == 1 and r2 == r1
+    with torch.no_grad():
+        model[0].weight.add_(1.0)                                     # other weights: evaluated again
+    _, reused3 = attacks.cached_result("e", made_from(), compute, verbose=False)
+    assert reused3 is False and len(calls) == 2
+
 # --------------------------------------------------------------------------- linearity and thresholds
 def test_linear_flip_budget_of_a_linear_model_is_exact():
     torch.manual_seed(0)
