@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import os
 import time
 from pathlib import Path
@@ -519,24 +520,36 @@ def weights_digest(model: nn.Module) -> str:
 
 
 def cached_result(name: str, made_from: dict, compute, what: str = "result"):
-    """``compute()`` once, then read back from ``<data dir>/cache/<name>.pt`` while
+    """``compute()`` once, then read back from ``<data dir>/cache/<name>-<profile>.pt`` while
     ``made_from`` (network, weights, data, recipe) is unchanged.
 
-    The result must be numbers, strings, tuples, lists or dicts (it is saved with
+    The file name carries the run profile (``smoke``, ``cpu``, ``gpu``), so the test suite's
+    smoke run never overwrites the result a cpu or gpu run saved for the lecture. The result
+    must be numbers, strings, tensors, tuples, lists or dicts (it is saved with
     :func:`helpers.plumbing.artifacts.save` and read back with ``weights_only=True``). One line
-    says whether it was computed (and how long it took) or read back.
+    says whether it was computed (and how long it took) or read back; when a saved result is
+    not reused, the line names only which of its records changed.
     """
     from .plumbing import artifacts
 
-    path = cache_dir() / f"{name}.pt"
-    saved = artifacts.load(path, made_from, what=f"transfer {what}", action="computing it again")
+    path = cache_dir() / f"{name}-{runtime.get_profile()}.pt"
+    saved = None
+    if path.exists():
+        with contextlib.redirect_stdout(io.StringIO()):
+            saved = artifacts.read(path, what)
+        if saved is None:
+            print(f"[cache] recomputing {what}: the saved file is unreadable or of an older format")
+        elif artifacts.describe_difference(saved["made_from"], made_from):
+            changed = sorted(k for k in made_from if saved["made_from"].get(k) != made_from[k])
+            print(f"[cache] recomputing {what}: its {', '.join(changed) or 'record'} changed")
+            saved = None
     if saved is not None:
-        print(f"[transfer] {what}: read back from the disk cache (same network, data and recipe)")
+        print(f"[cache] {what}: read back from the disk cache (same network, data and recipe)")
         return saved["result"]
     t0 = time.perf_counter()
     result = compute()
     artifacts.save(path, {"result": result}, made_from)
-    print(f"[transfer] {what}: computed in {time.perf_counter() - t0:.0f} s and saved")
+    print(f"[cache] {what}: computed in {time.perf_counter() - t0:.0f} s and saved")
     return result
 
 

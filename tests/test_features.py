@@ -415,7 +415,19 @@ def test_cached_result_reuses_only_on_the_same_provenance(tmp_path, monkeypatch,
     fe.cached_result("t", {"network": "tiny", "recipe": {"steps": 4}}, compute)
     assert calls == [1, 1]
     out = capsys.readouterr().out
-    assert "read back" in out and "steps 3 -> 4" in out
+    assert "read back" in out and "[cache] recomputing result: its recipe changed" in out
+    assert "digest" not in out and len([l for l in out.splitlines() if "recomputing" in l]) == 1
+
+
+def test_cached_result_is_kept_apart_per_profile(tmp_path, monkeypatch):
+    monkeypatch.setenv("NB_DATA_DIR", str(tmp_path))
+    calls = []
+    made = {"network": "tiny"}
+    for profile in ("cpu", "smoke", "cpu"):
+        monkeypatch.setenv("NB_PROFILE", profile)
+        fe.cached_result("t", made, lambda: calls.append(profile) or len(calls))
+    assert calls == ["cpu", "smoke"]                  # the smoke run left the cpu result alone
+    assert sorted(p.name for p in fe.cache_dir().glob("t-*.pt")) == ["t-cpu.pt", "t-smoke.pt"]
 
 
 def test_exercise_answers():
