@@ -108,8 +108,8 @@ def test_linear_autoencoder_diverges_loudly():
         linalg.train_linear_autoencoder(X, 2, steps=200, lr=50.0, momentum=0.0, init_scale=1.0, progress=False)
 
 
-@pytest.mark.parametrize("fn", [linalg.pca, linalg.svd_full, linalg.svd_randomized, linalg.svd_gram_eigh,
-                                linalg.train_linear_autoencoder])
+@pytest.mark.parametrize("fn", [linalg.pca, linalg.svd_full, linalg.svd_values, linalg.svd_randomized,
+                                linalg.svd_gram_eigh, linalg.train_linear_autoencoder])
 def test_bad_k_and_nans(fn):
     X = _matrix(n=12, d=5)
     with pytest.raises(ValueError, match=r"larger than min\(n, d\) = 5"):
@@ -222,3 +222,12 @@ def test_svd_sparse_counted_matches_and_counts():
 def test_convergence_factor_is_geometric_mean():
     assert abs(linalg.convergence_factor([1.0, 0.1, 0.01]) - 0.1) < 1e-12
     assert np.isnan(linalg.convergence_factor([1.0]))
+
+
+def test_svd_values_matches_full_svd():
+    X = _matrix(n=40, d=9, seed=3)
+    s_full, _ = linalg.svd_full(X, 4)
+    s_vals, vt = linalg.svd_values(X, 4)
+    assert vt is None and s_vals.shape == (4,)
+    np.testing.assert_allclose(s_vals, s_full, rtol=1e-10)
+    assert np.all(np.diff(s_vals) <= 0)
