@@ -516,6 +516,24 @@ def knn_precision_recall(real, fake, k: int = 3) -> tuple[float, float]:
     return covered(real, fake), covered(fake, real)
 
 
+def density_coverage(real, fake, k: int = 5) -> tuple[float, float]:
+    """Density and coverage of Naeem et al. (2020), features ``(N, D)``: both use balls around the
+    REAL points only (radius: the distance to the k-th nearest real neighbour), so a few scattered
+    samples cannot inflate them as they inflate recall (whose balls sit around the samples).
+
+    **Density**: the mean over samples of how many real balls contain them, divided by k (about 1
+    for samples distributed like the real set; above 1 where samples crowd dense regions).
+    **Coverage**: the share of real points whose ball contains at least one sample (0 to 1).
+    """
+    k = validate.integer(k, "k", minimum=1, meaning="nearest neighbours")
+    real, fake = torch.as_tensor(real, dtype=torch.float64), torch.as_tensor(fake, dtype=torch.float64)
+    if len(real) <= k or len(fake) == 0:
+        raise ValueError(f"need more than k = {k} real points and one sample, got {len(real)} and {len(fake)}")
+    radius = torch.cdist(real, real).kthvalue(k + 1, dim=1).values          # (N_real,) the point itself is 0
+    inside = torch.cdist(fake, real) <= radius[None]                        # (N_fake, N_real)
+    return float(inside.double().sum(1).mean() / k), float(inside.any(0).double().mean())
+
+
 def sample_scores(probs) -> dict:
     """How a classifier sees a set of images, from its probabilities ``(N, C)``:
 

@@ -377,6 +377,24 @@ def test_knn_precision_recall_punishes_collapse_and_noise():
         AE.knn_precision_recall(real[:3], same)
 
 
+def test_density_coverage_ignores_scattered_outliers():
+    g = torch.Generator().manual_seed(2)
+    real = torch.randn(400, 2, generator=g, dtype=torch.float64)
+    same = torch.randn(400, 2, generator=g, dtype=torch.float64)
+    d, c = AE.density_coverage(real, same)
+    assert 0.7 < d < 1.3 and c > 0.8
+    collapsed = real[0] + 1e-4 * torch.randn(400, 2, generator=g, dtype=torch.float64)
+    d, c = AE.density_coverage(real, collapsed)
+    assert c < 0.05
+    scattered = 30 * torch.randn(400, 2, generator=g, dtype=torch.float64)   # recall rewards these, coverage does not
+    assert AE.knn_precision_recall(real, scattered)[1] > 0.5
+    d, c = AE.density_coverage(real, scattered)
+    assert c < 0.2 and d < 0.1
+    assert AE.density_coverage(real, real + 50) == (0.0, 0.0)
+    with pytest.raises(ValueError, match="more than k"):
+        AE.density_coverage(real[:5], same)
+
+
 def test_judge_features_is_the_body_before_the_last_layer():
     torch.manual_seed(0)
     judge = AE.FashionClassifier().eval()
