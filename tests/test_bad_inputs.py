@@ -523,6 +523,14 @@ bad(pretrained.packaged_weights_path, "arch", V, r"choose one of efficientnet_li
 bad(photos.imagenet_photos, "n=0", V, r"expected n", lambda: photos.imagenet_photos(0))
 bad(photos.imagenet_photos, "n too big", V, r"expected n", lambda: photos.imagenet_photos(1001))
 
+bad(linalg.svd_values, "k too big", V, r"needs k <= min\(n, d\)", lambda: linalg.svd_values(matrix(), 5))
+bad(linalg.svd_sparse_counted, "k = min", V, r"svds needs k < min\(n, d\) = 4", lambda: linalg.svd_sparse_counted(matrix(), 4))
+bad(autoencoders.frechet_distance, "D differs", V, r"expected two \(N, D\) feature sets with the same D", lambda: autoencoders.frechet_distance(np.zeros((4, 3)), np.zeros((4, 2))))
+bad(autoencoders.knn_precision_recall, "too few points", V, r"need more than k = 3 points in each set", lambda: autoencoders.knn_precision_recall(np.zeros((3, 2)), np.zeros((5, 2))))
+bad(autoencoders.knn_precision_recall, "k=0", V, r"expected k \(nearest neighbours\)", lambda: autoencoders.knn_precision_recall(np.zeros((5, 2)), np.zeros((5, 2)), k=0))
+bad(autoencoders.density_coverage, "too few real points", V, r"need more than k = 5 real points", lambda: autoencoders.density_coverage(np.zeros((5, 2)), np.zeros((3, 2))))
+bad(autoencoders.judge_features, "batch_size=0", V, r"expected batch_size \(images per batch\)", lambda: autoencoders.judge_features(autoencoders.FashionClassifier(), torch.zeros(2, 1, 28, 28), batch_size=0))
+
 bad(features.center, "1-D reference", V, r"expected reference: a 2-D \(N, D\) array", lambda: features.center(np.zeros(5)))
 
 #: public functions (and constructors) with no bad-input case, and why
@@ -557,6 +565,9 @@ EXEMPT = {
     "autoencoders.recipe_record": "hands its arguments to the trainer's record; any model and data",
     "synthesis.scores": "any model and batch: the logits or channel means it is asked for",
     "train.try_it_expected": "no arguments (the exercise answers, kept off screen)",
+    "attacks.cached_result": "any name and provenance record; compute is called as it is",
+    "attacks.weights_digest": "any module: its state dict is digested",
+    "linalg.convergence_factor": "any sequence of errors; fewer than two give NaN",
     "features.cached_result": "any name and provenance record; compute is called as it is",
     "features.transfer_thresholds": "no arguments (the claims' thresholds and their reasons)",
     "features.weights_digest": "any nn.Module (its state dict is digested)",
