@@ -551,9 +551,9 @@ PUBLISHED_IMAGENET = {
 }
 
 #: top-5 error of the two human annotators of the ILSVRC paper (Russakovsky et al. 2015, sec. 6.4):
-#: annotator A trained on 500 images and labelled 1,500; annotator B labelled 258
-HUMAN_TOP5_ERROR = {"annotator A (1,500 validation images)": 0.051,
-                    "annotator B (258 validation images)": 0.120}
+#: annotator A trained on 500 images and labelled 1,500 test images; annotator B labelled 258 (deck 003 agrees)
+HUMAN_TOP5_ERROR = {"annotator A (1,500 test images)": 0.051,
+                    "annotator B (258 test images)": 0.120}
 
 #: severity 3 of every corruption must cost >= 20 points of top-1: ImageNet-C (Hendrycks & Dietterich
 #: 2019) reports errors far above clean for every standard CNN at these levels; 20 points leaves room
