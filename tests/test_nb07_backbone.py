@@ -34,6 +34,11 @@ def test_notebook_07_runs_with_lite1_as_the_main_network(monkeypatch):
     setup = next(i for i, c in enumerate(nb.cells)
                  if c.cell_type == "code" and "H.setup(" in c.source)
     nb.cells.insert(setup, nbformat.v4.new_code_cell(SWAP))
+    # the widget needs a front end (under pytest its comm traffic left the client waiting for a
+    # reply that never came): it is not created here; the next cell draws its figure statically
+    for c in nb.cells:
+        if c.cell_type == "code" and "widgets.interact(" in c.source:
+            c.source = c.source.replace("widgets.interact(", "(lambda *args, **kwargs: None)(")
     NotebookClient(nb, timeout=600, kernel_name="python3",
                    resources={"metadata": {"path": str(ROOT / "notebooks")}}).execute()
     text = "\n".join(out.get("text", "") + str(out.get("data", {}).get("text/markdown", ""))
