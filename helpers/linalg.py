@@ -427,3 +427,48 @@ def train_linear_autoencoder(X, k: int, steps: int = 500, lr: float = 0.2, momen
     if not np.isfinite(losses[-1]):
         raise runtime.TrainingError(f"the loss became {losses[-1]} at step {steps}: lower lr (now {lr})")
     return LinearAutoencoder(W1.detach().cpu().numpy(), W2.detach().cpu().numpy(), losses)
+
+
+def solver_flops(method: str, n: int, d: int, k: int, p: int = 0, q: int = 0, matvecs: int = 0) -> float:
+    """Floating-point operations (a multiply-add counts 2) of one solver of the race on an n x d
+    matrix, n >= d, top k. Leading terms only, from Golub & Van Loan (2013), Figure 8.6.1 (the
+    R-SVD: QR first, then the SVD of the d x d triangle) and the obvious product counts:
+
+    * ``"svd"``: thin U, s, V^T: 6 n d^2 + 20 d^3;
+    * ``"svd values"``: s only: 2 n d^2 + 2 d^3;
+    * ``"gram eigh"``: X^T X (symmetric, BLAS syrk: n d^2) then tridiagonalisation, 4 d^3 / 3
+      (the top-k eigenpairs after it are O(d^2 k));
+    * ``"randomized"``: the loop of notebook 06 with p oversampling and q power iterations:
+      2q + 3 products with X of width k + p (2 n d (k + p) each), q + 1 QRs of d x (k + p)
+      (4 d (k + p)^2 each) and the small SVD of Y, n x (k + p) (2 n (k + p)^2 + 11 (k + p)^3);
+    * ``"svds"``: ``matvecs`` products with X or X^T, 2 n d each (ARPACK's own work, O(d k^2) per
+      restart, is left out).
+    """
+    n, d, k, p, q, matvecs = (int(v) for v in (n, d, k, p, q, matvecs))
+    if n < d or min(n, d, k) < 1:
+        raise ValueError(f"expected n >= d >= 1 and k >= 1, got n={n}, d={d}, k={k}")
+    w = k + p
+    counts = {
+        "svd": 6 * n * d ** 2 + 20 * d ** 3,
+        "svd values": 2 * n * d ** 2 + 2 * d ** 3,
+        "gram eigh": n * d ** 2 + 4 * d ** 3 / 3,
+        "randomized": (2 * q + 3) * 2 * n * d * w + (q + 1) * 4 * d * w ** 2 + 2 * n * w ** 2 + 11 * w ** 3,
+        "svds": matvecs * 2 * n * d,
+    }
+    if method not in counts:
+        raise ValueError(f"unknown method {method!r}; expected one of {sorted(counts)}")
+    return float(counts[method])
+
+
+def ppca_inpaint(X_seen, mu, Vt, variances, seen, k: int, noise_var: float) -> np.ndarray:
+    """Fill the unobserved pixels of each row with probabilistic PCA's posterior mean (Tipping &
+    Bishop 1999). Model: x = mu + V_k z + noise, z_i ~ N(0, variances[i]), noise ~ N(0, noise_var I).
+    Given the observed pixels x_o (rows of ``X_seen``, (m, n_seen)), the posterior mean of z is the
+    ridge solution z = (A^T A + noise_var diag(1 / variances))^{-1} A^T (x_o - mu_o), A = V_k's
+    observed rows; the fill is mu_h + V_k's hidden rows z. With noise_var -> 0 it is plain least
+    squares, which over-fits the observed pixels when k is large. Returns (m, n_hidden)."""
+    seen = np.asarray(seen, dtype=bool)
+    A = np.asarray(Vt)[:k, seen].T                                          # (n_seen, k)
+    ridge = noise_var * np.diag(1.0 / np.asarray(variances, dtype=np.float64)[:k])
+    z = np.linalg.solve(A.T @ A + ridge, A.T @ (np.asarray(X_seen) - mu[seen]).T)   # (k, m)
+    return mu[~seen] + z.T @ np.asarray(Vt)[:k, ~seen]

@@ -231,3 +231,36 @@ def test_svd_values_matches_full_svd():
     assert vt is None and s_vals.shape == (4,)
     np.testing.assert_allclose(s_vals, s_full, rtol=1e-10)
     assert np.all(np.diff(s_vals) <= 0)
+
+
+def test_solver_flops_counts():
+    n, d = 1000, 50
+    assert linalg.solver_flops("svds", n, d, 5, matvecs=10) == 10 * 2 * n * d
+    assert linalg.solver_flops("gram eigh", n, d, 5) == n * d ** 2 + 4 * d ** 3 / 3
+    assert linalg.solver_flops("svd", n, d, 5) > linalg.solver_flops("svd values", n, d, 5)
+    # one more power iteration adds two products with X
+    extra = linalg.solver_flops("randomized", n, d, 5, p=5, q=2) - linalg.solver_flops("randomized", n, d, 5, p=5, q=1)
+    assert abs(extra - (2 * 2 * n * d * 10 + 4 * d * 100)) < 1e-6
+    with pytest.raises(ValueError):
+        linalg.solver_flops("qr", n, d, 5)
+    with pytest.raises(ValueError):
+        linalg.solver_flops("svd", 10, d, 5)
+
+
+def test_ppca_inpaint_is_ridge_and_tends_to_least_squares():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 3)) @ rng.standard_normal((3, 12)) + 0.05 * rng.standard_normal((300, 12))
+    mu = X.mean(0)
+    _, s, Vt = np.linalg.svd(X - mu, full_matrices=False)
+    seen = np.ones(12, dtype=bool)
+    seen[[2, 7]] = False
+    var = s ** 2 / (len(X) - 1)
+    ls = np.linalg.lstsq(Vt[:3, seen].T, (X[:5, seen] - mu[seen]).T, rcond=None)[0]
+    np.testing.assert_allclose(linalg.ppca_inpaint(X[:5, seen], mu, Vt, var, seen, 3, 1e-12),
+                               mu[~seen] + ls.T @ Vt[:3, ~seen], atol=1e-8)
+    fill = linalg.ppca_inpaint(X[:5, seen], mu, Vt, var, seen, 3, var[3:].mean())
+    assert fill.shape == (5, 2)
+    assert np.mean((fill - X[:5, ~seen]) ** 2) < 0.1 * np.mean((mu[~seen] - X[:5, ~seen]) ** 2)
+    # a huge ridge pulls the code to 0: the mean image
+    np.testing.assert_allclose(linalg.ppca_inpaint(X[:5, seen], mu, Vt, var, seen, 3, 1e12), np.tile(mu[~seen], (5, 1)),
+                               atol=1e-6)
