@@ -137,3 +137,30 @@ def say(markdown: str) -> None:
         return
     # the plain-text copy is what text-only views (nbval, exports, a terminal) show
     display({"text/markdown": markdown, "text/plain": markdown}, raw=True)
+
+
+def explore(draw, static: dict, **controls):
+    """One figure with sliders in a live notebook, the same figure drawn once everywhere else.
+
+    Live (JupyterLab, Colab): ``ipywidgets.interact(draw, **controls)``, each control starting at
+    its value in ``static``, so the first figure is the one a static view shows. In an unattended
+    run (``NB_HEADLESS=1``: the runner, the tests), where nobody can move a slider and a widget
+    leaves only its text behind: ``draw(**static)`` once. Returns the widget, or None.
+    """
+    from .runtime import headless
+
+    if not isinstance(static, dict) or set(static) != set(controls):
+        raise ValueError(f"expected static: a dict with one value per control {sorted(controls)}, "
+                         f"got {static!r}")
+    if headless():
+        draw(**static)
+        return None
+    import ipywidgets as widgets
+
+    made = {}
+    for name, control in controls.items():
+        if isinstance(control, (list, tuple)):               # a plain list of choices: a drop-down
+            control = widgets.Dropdown(options=list(control), description=name)
+        control.value = static[name]
+        made[name] = control
+    return widgets.interact(draw, **made)

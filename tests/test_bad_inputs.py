@@ -445,6 +445,7 @@ bad(plots.show_images, "ncols=0", V, r"expected ncols \(images per row\)", lambd
 bad(plots.plot_curves, "list", T, r"expected history: a dict of lists", lambda: plots.plot_curves([0.9, 0.5]))
 bad(plots.plot_curves, "empty lists", V, r"at least one non-empty list among the keys \['loss'\]", lambda: plots.plot_curves({"loss": []}))
 bad(plots.bar_table, "lengths", V, r"expected values: one per label \(3\), got 2", lambda: plots.bar_table("abc", [1, 2]))
+bad(plots.explore, "static", V, r"expected static: a dict with one value per control \['k'\]", lambda: plots.explore(print, {"n": 1}, k=[1, 2]))
 
 # pretrained
 bad(pretrained.imagenet_model, "arch", V, r"choose one of resnet18, resnet50", lambda: pretrained.imagenet_model("alexnet"))
