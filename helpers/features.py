@@ -499,6 +499,23 @@ def transfer_thresholds() -> dict:
     return dict(vs_pixels=1.5, vs_random=0.10, p_at_5=0.3, p_at_5_lead=0.10)
 
 
+def fine_tune_thresholds() -> dict:
+    """The margins of notebook 07's fine-tuning claim, for any ImageNet network.
+
+    * ``fit`` = 0.9: with 10 labels per class a fine-tuned network that has learned anything
+      classifies its own training images; below 90 % the recipe destroyed what it started from
+      (a random head with a large learning rate and batch norm in train mode left another
+      backbone at a loss of 1.88 on its 100 images).
+    * ``drift`` = 1e-5: fitting alone cannot fail after a linear probe that already fits, so the
+      claim also asks that fine-tuning moved the features of the layer before last: 1 - linear
+      CKA of the test images' features before vs after at least 1e-5. A frozen layer's drift is
+      0 to rounding (below 1e-6, checked beside it on the earlier stage), so this is a move, not
+      noise. A few epochs at a backbone learning rate of 1e-4 move them little: in the smoke
+      setting EfficientNet-Lite0 measured about 1e-4 (last block only) and 0.07-0.14 (everything).
+    """
+    return dict(fit=0.9, drift=1e-5)
+
+
 def compare_regimes(test_acc: dict, n_test: int) -> tuple[str, float, bool]:
     """``(best, lead, tie)`` for ``{regime: test accuracy}`` measured on ``n_test`` images.
 
@@ -512,6 +529,62 @@ def compare_regimes(test_acc: dict, n_test: int) -> tuple[str, float, bool]:
     (best, p), (_, second) = ranked[0], ranked[1]
     lead = p - second
     return best, float(lead), bool(lead <= 2 * np.sqrt(p * (1 - p) / n_test))
+
+
+def linear_cka(a, b) -> float:
+    """Linear centred kernel alignment (Kornblith et al. 2019) of two feature matrices.
+
+    ``a: (N, D1)`` and ``b: (N, D2)`` describe the same N inputs (e.g. a layer's features before
+    and after fine-tuning). 1 means the same representation up to a rotation and a uniform
+    scale; it falls as the features move. ``||B^T A||_F^2 / (||A^T A||_F ||B^T B||_F)`` on
+    column-centred A, B.
+    """
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.ndim != 2 or b.ndim != 2 or len(a) != len(b) or len(a) < 2:
+        raise ValueError(f"expected two (N, D) arrays with the same N >= 2, got {a.shape} and {b.shape}")
+    a, b = a - a.mean(axis=0), b - b.mean(axis=0)
+    denom = np.linalg.norm(a.T @ a) * np.linalg.norm(b.T @ b)
+    if denom == 0:
+        raise ValueError("a set of features is constant over the inputs: CKA is undefined")
+    return float(np.linalg.norm(b.T @ a) ** 2 / denom)
+
+
+def paired_bootstrap(correct_a, correct_b, reps: int = 2000, seed: int = 0,
+                     level: float = 0.95) -> tuple[float, float, float]:
+    """Accuracy of a minus accuracy of b on the SAME test images, with a bootstrap interval.
+
+    ``correct_a``, ``correct_b``: ``(n_test,)`` or ``(draws, n_test)`` booleans (one row per draw
+    of labelled images, the columns the same test images in the same order). The test images are
+    resampled with replacement, the same columns for both and for every draw (a paired
+    bootstrap), and the mean difference over the draws recomputed. Returns ``(difference, low,
+    high)``, the interval at ``level``. Pairing removes the difficulty of each test image that
+    both models share: the interval is narrower than two independent binomial ones.
+    """
+    a = np.atleast_2d(np.asarray(correct_a, dtype=np.float64))
+    b = np.atleast_2d(np.asarray(correct_b, dtype=np.float64))
+    if a.shape != b.shape or a.shape[1] < 2:
+        raise ValueError(f"expected two arrays of the same shape (draws, n_test >= 2), got {a.shape} and {b.shape}")
+    if not 0 < level < 1:
+        raise ValueError(f"expected 0 < level < 1, got {level}")
+    d = (a - b).mean(axis=0)                                   # per test image, mean over draws
+    rng = np.random.default_rng(seed)
+    boots = d[rng.integers(0, len(d), size=(reps, len(d)))].mean(axis=1)
+    lo, hi = np.quantile(boots, [(1 - level) / 2, (1 + level) / 2])
+    return float(d.mean()), float(lo), float(hi)
+
+
+def paired_verdict(per_draw: list, low: float, high: float) -> str:
+    """"ahead", "behind" or "tie" for a difference measured on paired test images.
+
+    "ahead" only when the bootstrap interval ``(low, high)`` lies above 0 AND every draw of
+    labelled images shows a difference of that sign ("behind" likewise); anything else is a
+    tie: neither the test images nor the labelled images can tell it from noise.
+    """
+    if low > 0 and all(x > 0 for x in per_draw):
+        return "ahead"
+    if high < 0 and all(x < 0 for x in per_draw):
+        return "behind"
+    return "tie"
 
 
 def weights_digest(model: nn.Module) -> str:

@@ -435,3 +435,59 @@ def test_exercise_answers():
     assert fe.exercise_answer("head", D=512) == 51_300
     with pytest.raises(ValueError):
         fe.exercise_answer("head")
+
+
+def _cka_brute(a, b):
+    """Linear CKA through the centred Gram matrices (HSIC form), an independent route."""
+    n = len(a)
+    h = np.eye(n) - np.ones((n, n)) / n
+    ka, kb = h @ (a @ a.T) @ h, h @ (b @ b.T) @ h
+    return np.sum(ka * kb) / np.sqrt(np.sum(ka * ka) * np.sum(kb * kb))
+
+
+def test_linear_cka_matches_gram_form_and_invariances():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(50, 8))
+    b = a @ rng.normal(size=(8, 5)) + 0.5 * rng.normal(size=(50, 5))
+    assert fe.linear_cka(a, b) == pytest.approx(_cka_brute(a, b), rel=1e-10)
+    q, _ = np.linalg.qr(rng.normal(size=(8, 8)))
+    assert fe.linear_cka(a, 3 * a @ q + 7) == pytest.approx(1.0)      # rotation, scale, shift
+    assert fe.linear_cka(a, rng.normal(size=(50, 8))) < 0.5            # unrelated features
+    assert fe.linear_cka(a, b) < 1 - 1e-3                              # moved features drift
+    with pytest.raises(ValueError):
+        fe.linear_cka(a, b[:10])
+    with pytest.raises(ValueError):
+        fe.linear_cka(a, np.ones((50, 3)))
+
+
+def test_paired_bootstrap_and_verdict():
+    rng = np.random.default_rng(1)
+    base = rng.random((2, 1000)) < 0.6
+    better = base | (rng.random((2, 1000)) < 0.15)                     # ~+0.06, paired
+    diff, lo, hi = fe.paired_bootstrap(better, base)
+    assert diff == pytest.approx((better.mean() - base.mean()))
+    assert 0 < lo < diff < hi
+    assert fe.paired_verdict([0.05, 0.07], lo, hi) == "ahead"
+    assert fe.paired_verdict([0.05, -0.01], lo, hi) == "tie"          # the draws disagree
+    diff, lo, hi = fe.paired_bootstrap(base, better)
+    assert hi < 0 and fe.paired_verdict([-0.06, -0.05], lo, hi) == "behind"
+    same = fe.paired_bootstrap(base, base)
+    assert same == (0.0, 0.0, 0.0) and fe.paired_verdict([0.0, 0.0], *same[1:]) == "tie"
+    noise = rng.random(1000) < 0.6
+    d, lo, hi = fe.paired_bootstrap(noise, rng.permutation(noise))    # same accuracy: tie
+    assert lo < 0 < hi and fe.paired_verdict([d], lo, hi) == "tie"
+    with pytest.raises(ValueError):
+        fe.paired_bootstrap(base, base[:, :10])
+
+
+def test_paired_bootstrap_interval_matches_paired_normal_approximation():
+    rng = np.random.default_rng(2)
+    a, b = rng.random(2000) < 0.7, rng.random(2000) < 0.65
+    diff, lo, hi = fe.paired_bootstrap(a, b, reps=4000)
+    se = (a.astype(float) - b).std() / np.sqrt(len(a))
+    assert hi - lo == pytest.approx(2 * 1.96 * se, rel=0.1)
+
+
+def test_fine_tune_thresholds():
+    t = fe.fine_tune_thresholds()
+    assert 0.5 < t["fit"] <= 1 and 1e-6 < t["drift"] < 0.1
