@@ -534,6 +534,44 @@ def density_coverage(real, fake, k: int = 5) -> tuple[float, float]:
     return float(inside.double().sum(1).mean() / k), float(inside.any(0).double().mean())
 
 
+def covered_real(real, fake, k: int = 5) -> torch.Tensor:
+    """Per real point, whether its ball (radius: the distance to its k-th nearest real neighbour)
+    holds at least one sample: ``(N_real,)`` bool. Its mean is the coverage of
+    :func:`density_coverage`; kept per point so that two generators scored against the same real
+    points can be compared pairwise, with a standard error (:func:`paired_verdict`)."""
+    k = validate.integer(k, "k", minimum=1, meaning="nearest neighbours")
+    real, fake = torch.as_tensor(real, dtype=torch.float64), torch.as_tensor(fake, dtype=torch.float64)
+    if len(real) <= k or len(fake) == 0:
+        raise ValueError(f"need more than k = {k} real points and one sample, got {len(real)} and {len(fake)}")
+    radius = torch.cdist(real, real).kthvalue(k + 1, dim=1).values          # (N_real,) the point itself is 0
+    return (torch.cdist(fake, real) <= radius[None]).any(0)
+
+
+def paired_verdict(control, method, lower_is_better: bool = True, names=("PCA", "AE")) -> dict:
+    """Who wins between a control and a method scored on the SAME units (images, draws, real points).
+
+    ``control``, ``method``: ``(n,)`` scores per unit. The paired difference ``method - control``
+    has mean ``diff`` and standard error ``se = std(ddof=1) / sqrt(n)``; a difference within
+    2 standard errors is called a ``"tie"`` (about a 95% interval around zero), otherwise the winner
+    is the name (from ``names``) of the better mean. Returns ``{"control", "method", "diff", "se",
+    "winner"}`` (means as floats).
+    """
+    a = torch.as_tensor(control, dtype=torch.float64).flatten()
+    b = torch.as_tensor(method, dtype=torch.float64).flatten()
+    if a.shape != b.shape or len(a) < 2:
+        raise ValueError(f"need two score arrays over the same units (at least 2), got {tuple(a.shape)} and {tuple(b.shape)}")
+    if len(names) != 2:
+        raise ValueError(f"names: (control, method), got {names!r}")
+    d = b - a
+    diff, se = float(d.mean()), float(d.std(unbiased=True) / math.sqrt(len(d)))
+    if abs(diff) <= 2 * se:
+        winner = "tie"
+    else:
+        method_better = diff < 0 if lower_is_better else diff > 0
+        winner = names[1] if method_better else names[0]
+    return {"control": float(a.mean()), "method": float(b.mean()), "diff": diff, "se": se, "winner": winner}
+
+
 def sample_scores(probs) -> dict:
     """How a classifier sees a set of images, from its probabilities ``(N, C)``:
 

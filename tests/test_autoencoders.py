@@ -402,3 +402,31 @@ def test_judge_features_is_the_body_before_the_last_layer():
     f = AE.judge_features(judge, x)
     assert f.shape == (5, 32 * 7 * 7) and f.dtype == torch.float64
     assert torch.allclose(judge.net[-1](f.float()), judge(x), atol=1e-5)
+
+
+def test_covered_real_is_coverage_per_point():
+    g = torch.Generator().manual_seed(0)
+    real, fake = torch.randn(60, 5, generator=g), torch.randn(40, 5, generator=g) + 0.5
+    per_point = AE.covered_real(real, fake, k=5)
+    assert per_point.shape == (60,) and per_point.dtype == torch.bool
+    assert float(per_point.double().mean()) == pytest.approx(AE.density_coverage(real, fake, k=5)[1])
+    far = AE.covered_real(real, fake + 100.0, k=5)                # samples far from every real point cover nothing
+    assert not far.any()
+    with pytest.raises(ValueError):
+        AE.covered_real(real[:5], fake, k=5)
+
+
+def test_paired_verdict_ties_within_two_standard_errors():
+    g = torch.Generator().manual_seed(0)
+    base = torch.rand(400, generator=g)
+    noise = 0.01 * torch.randn(400, generator=g)
+    clear = AE.paired_verdict(base, base - 0.05 + noise)             # the method is lower: it wins (lower is better)
+    assert clear["winner"] == "AE" and clear["diff"] == pytest.approx(float((-0.05 + noise).mean()))
+    assert clear["se"] == pytest.approx(float(noise.std() / 20), rel=1e-6)
+    assert AE.paired_verdict(base, base - 0.05 + noise, lower_is_better=False)["winner"] == "PCA"
+    assert AE.paired_verdict(base, base + noise)["winner"] == "tie"  # mean difference ~ 0: within 2 SE
+    assert AE.paired_verdict(base, base + 0.05 + noise, names=("lin", "net"))["winner"] == "lin"
+    out = AE.paired_verdict(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 3.5]))
+    assert out["control"] == pytest.approx(2.0) and out["method"] == pytest.approx(6.5 / 3)
+    with pytest.raises(ValueError):
+        AE.paired_verdict(base, base[:10])
