@@ -190,7 +190,8 @@ def pgd(model: nn.Module, x: torch.Tensor, y, eps: float, norm: str = "linf", st
     Each step: ``delta <- Proj_ball(delta + alpha * s)``, then clip ``x + delta`` to [0, 1],
     where ``s = sign(g)`` (L-inf) or ``g / ||g||_2`` (L2). ``alpha`` defaults to
     ``2.5 * eps / steps``. With ``restarts > 1`` each image keeps its best run: one that
-    succeeds (misclassified, or classified as ``target``), else the highest objective.
+    succeeds (misclassified, or classified as ``target``), else the highest objective; a restart
+    attacks only the images no earlier run has won.
     ``amp=True`` runs the forward pass in float16 autocast on CUDA (ignored elsewhere).
     x: (N, C, H, W) in [0, 1]; y: (N,) labels. Returns adversarial images in [0, 1].
     """
@@ -206,21 +207,26 @@ def pgd(model: nn.Module, x: torch.Tensor, y, eps: float, norm: str = "linf", st
     best_score = torch.full((len(x),), -math.inf, device=x.device)
     bar = runtime.progress(total=restarts * steps, desc=f"PGD-{steps} {norm}", leave=False, disable=not progress)
     with runtime.eval_mode(model, eval_mode):
-        for _ in range(int(restarts)):
-            delta = random_in_ball(x, eps, norm, generator) if random_start else torch.zeros_like(x)
-            delta = clip_box(x, delta)
+        for r in range(int(restarts)):
+            todo = (best_score < 1e5).nonzero().flatten()                 # images not yet won
+            if len(todo) == 0:
+                bar.update((int(restarts) - r) * int(steps))
+                break
+            xs, ls = x[todo], labels[todo]
+            delta = random_in_ball(xs, eps, norm, generator) if random_start else torch.zeros_like(xs)
+            delta = clip_box(xs, delta)
             for _ in range(int(steps)):
-                _, grad, _ = loss_and_grad(model, x + delta, labels, targeted, amp)
-                delta = clip_box(x, project(delta + _step(grad, alpha, norm), eps, norm))
+                _, grad, _ = loss_and_grad(model, xs + delta, ls, targeted, amp)
+                delta = clip_box(xs, project(delta + _step(grad, alpha, norm), eps, norm))
                 bar.update(1)
             with torch.no_grad():
-                logits = model(x + delta).float()
-                loss = F.cross_entropy(logits, labels, reduction="none")
-                hit = logits.argmax(1) == tgt if targeted else logits.argmax(1) != y
+                logits = model(xs + delta).float()
+                loss = F.cross_entropy(logits, ls, reduction="none")
+                hit = logits.argmax(1) == ls if targeted else logits.argmax(1) != ls
                 score = (-loss if targeted else loss) + 1e6 * hit.float()   # success first
-                better = score > best_score
-                best[better] = (x + delta)[better]
-                best_score = torch.where(better, score, best_score)
+                better = score > best_score[todo]
+                best[todo[better]] = (xs + delta)[better]
+                best_score[todo] = torch.where(better, score, best_score[todo])
     bar.close()
     return best.detach()
 
@@ -291,8 +297,9 @@ def robust_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack=N
     for i in runtime.progress(starts, desc="robust acc", leave=False, disable=not progress or len(starts) < 2):
         xb, yb = x[i:i + batch_size], y[i:i + batch_size]
         ok = predict_labels(model, xb) == yb
-        if attack is not None:
-            ok &= predict_labels(model, attack(model, xb, yb)) == yb
+        idx = ok.nonzero().flatten()                # only images right clean can count: attack those
+        if attack is not None and len(idx):
+            ok[idx] = predict_labels(model, attack(model, xb[idx], yb[idx])) == yb[idx]
         correct += int(ok.sum())
     return correct / max(1, len(x))
 
@@ -679,3 +686,25 @@ def show_attack(x, x_adv, model, classes, title: str, target: int | None = None)
     fig.suptitle(title, fontsize=13)
     fig.tight_layout()
     return fig
+
+
+def sample_photo(name: str, size: int = 224):
+    """``(image (3, size, size) in [0, 1], ImageNet class index)`` of the ImageNet sample's photo of
+    class ``name`` (e.g. ``"daisy"``, deck 000's example), preprocessed like
+    :func:`helpers.photos.imagenet_photos`; ``None`` where the sample has no such class or the
+    file is not on disk (offline without the sample)."""
+    import numpy as np
+    from PIL import Image
+
+    from . import photos
+
+    files = photos.imagenet_sample_files()
+    hits = [i for i, f in enumerate(files) if f.split("_", 1)[1].rsplit(".", 1)[0].replace("_", " ") == name]
+    if not hits:
+        return None
+    path = runtime.data_dir() / "imagenet-sample" / files[hits[0]]
+    if not path.exists():
+        return None
+    with Image.open(path) as im:
+        img = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
+    return photos.imagenet_preprocess(img, resize=round(size * 256 / 224), crop=size), hits[0]
