@@ -491,3 +491,14 @@ def test_paired_bootstrap_interval_matches_paired_normal_approximation():
 def test_fine_tune_thresholds():
     t = fe.fine_tune_thresholds()
     assert 0.5 < t["fit"] <= 1 and 1e-6 < t["drift"] < 0.1
+
+
+def test_fit_and_drift_claim_fails_when_fine_tuning_did_nothing():
+    """Notebook 07's claim: fits its labels AND moved its features. A 'fine-tune' that left the
+    network as the probe was (same features) fits, but fails on the drift half."""
+    t = fe.fine_tune_thresholds()
+    rng = np.random.default_rng(3)
+    before = rng.normal(size=(200, 64)).astype(np.float32)
+    unchanged = 1 - fe.linear_cka(before, before.copy())
+    moved = 1 - fe.linear_cka(before, before + 0.05 * rng.normal(size=before.shape))
+    assert unchanged < t["drift"] <= moved
