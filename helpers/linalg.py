@@ -467,8 +467,12 @@ def ppca_inpaint(X_seen, mu, Vt, variances, seen, k: int, noise_var: float) -> n
     ridge solution z = (A^T A + noise_var diag(1 / variances))^{-1} A^T (x_o - mu_o), A = V_k's
     observed rows; the fill is mu_h + V_k's hidden rows z. With noise_var -> 0 it is plain least
     squares, which over-fits the observed pixels when k is large. Returns (m, n_hidden)."""
-    seen = np.asarray(seen, dtype=bool)
-    A = np.asarray(Vt)[:k, seen].T                                          # (n_seen, k)
+    seen, Vt = np.asarray(seen, dtype=bool), np.asarray(Vt)
+    if seen.shape != (Vt.shape[1],) or not 1 <= k <= Vt.shape[0] or np.shape(X_seen)[-1] != seen.sum():
+        raise ValueError(f"expected seen: a mask over the {Vt.shape[1]} pixels, 1 <= k <= {Vt.shape[0]} components and "
+                         f"X_seen with one column per seen pixel; got a mask of shape {seen.shape}, k = {k}, "
+                         f"X_seen of shape {np.shape(X_seen)}")
+    A = Vt[:k, seen].T                                                      # (n_seen, k)
     ridge = noise_var * np.diag(1.0 / np.asarray(variances, dtype=np.float64)[:k])
     z = np.linalg.solve(A.T @ A + ridge, A.T @ (np.asarray(X_seen) - mu[seen]).T)   # (k, m)
-    return mu[~seen] + z.T @ np.asarray(Vt)[:k, ~seen]
+    return mu[~seen] + z.T @ Vt[:k, ~seen]

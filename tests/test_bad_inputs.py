@@ -190,6 +190,11 @@ bad(attacks.robust_accuracy, "labels", V, r"expected labels y", lambda: attacks.
 bad(attacks.robust_accuracy, "batch_size", V, r"expected batch_size", lambda: attacks.robust_accuracy(net(), x8(), y(), batch_size=-1))
 
 # autoencoders
+bad(autoencoders.paired_verdict, "lengths", V, r"need two score arrays over the same units", lambda: autoencoders.paired_verdict([1.0, 2.0], [1.0, 2.0, 3.0]))
+bad(autoencoders.covered_real, "too few real", V, r"need more than k = 5 real points", lambda: autoencoders.covered_real(torch.rand(3, 2), torch.rand(4, 2)))
+bad(linalg.solver_flops, "wide", V, r"expected n >= d >= 1", lambda: linalg.solver_flops("svd", 10, 20, 5))
+bad(linalg.solver_flops, "method", V, r"unknown method 'qr'", lambda: linalg.solver_flops("qr", 20, 10, 5))
+bad(linalg.ppca_inpaint, "mask", V, r"expected seen: a mask over the 4 pixels", lambda: linalg.ppca_inpaint(np.zeros((2, 2)), np.zeros(4), np.eye(4), np.ones(4), [True, False], 2, 0.1))
 bad(autoencoders.check_k, "zero", V, r"expected k \(bottleneck size\): an integer >= 1", lambda: autoencoders.check_k(0))
 bad(autoencoders.check_k, "fraction", V, r"expected k", lambda: autoencoders.check_k(2.5))
 bad(autoencoders.check_k, "string", T, r"expected k", lambda: autoencoders.check_k("32"))
