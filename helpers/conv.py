@@ -260,6 +260,40 @@ def stage2_separates_better(sep1: dict, sep2: dict) -> bool:
     return sep2["d"] >= sep1["d"] + 1.0 and sep2["auc"] > sep1["auc"]
 
 
+def two_stage_verdict(stage1: dict, stage2: dict, built, natural) -> str:
+    """Notebook 01, section 9, in words: for each stage, which photo scores highest, which
+    landscapes outrank which buildings, how many (building, landscape) pairs are ordered right and
+    the effect size; for stage 2 also how far the lowest building sits from the highest landscape.
+    ``stage1``, ``stage2``: photo name -> score; ``built``, ``natural``: the two groups' names."""
+    built, natural = list(built), list(natural)
+    for name, score in (("stage1", stage1), ("stage2", stage2)):
+        if not isinstance(score, dict) or set(built + natural) - set(score):
+            raise ValueError(f"expected {name}: a dict with a score for every photo of built and natural, got "
+                             f"{sorted(score) if isinstance(score, dict) else score!r}")
+    nm = lambda n: n.replace("_", " ")
+    kind = lambda n: "a building" if n in built else "a landscape"
+    n_pairs = len(built) * len(natural)
+    sep1, sep2 = separation([stage1[n] for n in built], [stage1[n] for n in natural]), \
+        separation([stage2[n] for n in built], [stage2[n] for n in natural])
+    top1, top2 = max(stage1, key=stage1.get), max(stage2, key=stage2.get)
+    mean1 = np.mean([stage1[n] for n in built + natural])
+    beaten = {n: [nm(b) for b in built if stage1[b] < stage1[n]] for n in natural}    # landscape -> buildings below it
+    overlaps = "; ".join(f"the {nm(n)} ({stage1[n] / mean1:.2f} on the plot's scale) outranks {len(bs)} "
+                         f"building{'s' * (len(bs) > 1)} ({', '.join(bs)})" for n, bs in beaten.items() if bs)
+    slide = ("unlike on the slide, stage 1 fails here only "
+             + (f"where {overlaps}" if overlaps else "nowhere: no landscape outranks a building") if top1 in built
+             else "as on the slide, its top photo is a landscape" + (f"; {overlaps}" if overlaps else ""))
+    low_b, high_n = min(built, key=stage2.get), max(natural, key=stage2.get)
+    gap = stage2[low_b] / stage2[high_n] - 1                              # > 0: every building above every landscape
+    return (f"Dashed lines: the group means; $d$, the effect size, is the gap between them in pooled standard "
+            f"deviations. **Stage 1:** the top score is the {nm(top1)} ({kind(top1)}): {slide}; "
+            f"{round(sep1['auc'] * n_pairs)} of {n_pairs} (building, landscape) pairs are ordered right, "
+            f"$d$ = {sep1['d']:.2f}. **Stage 2:** the top score is the {nm(top2)} ({kind(top2)}); "
+            f"{round(sep2['auc'] * n_pairs)} of {n_pairs} pairs are ordered right, $d$ = **{sep2['d']:.2f}**; the "
+            f"lowest building, the {nm(low_b)} ({stage2[low_b]:.6f}), is {abs(gap):.0%} {'above' if gap > 0 else 'below'} "
+            f"the highest landscape, the {nm(high_n)} ({stage2[high_n]:.6f}).")
+
+
 # --------------------------------------------------------------------- notebook 01's exercises
 _X5 = np.array([[3, 3, 2, 1, 0], [0, 0, 1, 3, 1], [3, 1, 2, 2, 3], [2, 0, 0, 2, 2], [2, 0, 0, 0, 1]], float)
 _W3 = np.array([[0, 1, 2], [2, 2, 0], [0, 1, 2]], float)

@@ -195,6 +195,7 @@ bad(autoencoders.covered_real, "too few real", V, r"need more than k = 5 real po
 bad(linalg.solver_flops, "wide", V, r"expected n >= d >= 1", lambda: linalg.solver_flops("svd", 10, 20, 5))
 bad(linalg.solver_flops, "method", V, r"unknown method 'qr'", lambda: linalg.solver_flops("qr", 20, 10, 5))
 bad(linalg.ppca_inpaint, "mask", V, r"expected seen: a mask over the 4 pixels", lambda: linalg.ppca_inpaint(np.zeros((2, 2)), np.zeros(4), np.eye(4), np.ones(4), [True, False], 2, 0.1))
+bad(conv.two_stage_verdict, "missing photo", V, r"expected stage1: a dict with a score for every photo", lambda: conv.two_stage_verdict({"a": 1.0}, {"a": 1.0, "b": 2.0}, ["a", "c"], ["b", "d"]))
 bad(autoencoders.check_k, "zero", V, r"expected k \(bottleneck size\): an integer >= 1", lambda: autoencoders.check_k(0))
 bad(autoencoders.check_k, "fraction", V, r"expected k", lambda: autoencoders.check_k(2.5))
 bad(autoencoders.check_k, "string", T, r"expected k", lambda: autoencoders.check_k("32"))

@@ -208,3 +208,16 @@ def test_scene_photos_on_disk_make_no_network_probe(tmp_path, monkeypatch):
     (folder / by_name["alp"]).unlink()
     with pytest.raises(AssertionError, match="network probed"):   # the check can fail: a missing photo does probe
         conv.scene_photos(["church", "alp"], height=20)
+
+
+def test_two_stage_verdict_reports_the_ranking_it_is_given():
+    built, natural = ["tower", "church"], ["cliff", "sea"]
+    stage1 = {"tower": 3.0, "church": 1.0, "cliff": 2.0, "sea": 0.5}       # the cliff outranks the church
+    stage2 = {"tower": 3.0, "church": 2.0, "cliff": 1.0, "sea": 0.5}       # every building above every landscape
+    text = conv.two_stage_verdict(stage1, stage2, built, natural)
+    assert "top score is the tower (a building): unlike on the slide" in text
+    assert "the cliff" in text and "outranks 1 building (church)" in text
+    assert "3 of 4 (building, landscape) pairs" in text and "4 of 4 pairs" in text
+    assert "100% above the highest landscape, the cliff" in text
+    flipped = conv.two_stage_verdict({**stage1, "sea": 9.0}, stage2, built, natural)
+    assert "the sea (a landscape): as on the slide" in flipped
