@@ -365,3 +365,42 @@ def test_linear_flip_budget_of_a_linear_model_is_exact():
 def test_standard_error():
     assert attacks.standard_error(0.5, 100) == pytest.approx(0.05)
     assert attacks.standard_error(0.0, 10) == 0.0
+
+
+def test_robust_accuracy_attacks_only_clean_correct_images(setup):
+    model, x, y = setup
+    seen = []
+
+    def spy(m, a, b):
+        seen.append(len(a))
+        return a                                             # the identity "attack"
+    right = int((attacks.predict_labels(model, x) == y).sum())
+    assert attacks.robust_accuracy(model, x, y, spy, progress=False) == pytest.approx(right / len(x))
+    assert sum(seen) == right                                # wrong-clean images are never attacked
+
+
+def test_pgd_restarts_skip_won_images(setup):
+    model, x, y = setup
+    calls = []
+
+    class Counting(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.m = model
+
+        def forward(self, a):
+            calls.append(len(a))
+            return self.m(a)
+    net = Counting()
+    g = torch.Generator().manual_seed(0)
+    adv = attacks.pgd(net, x, y, 0.3, steps=3, restarts=3, generator=g)   # a budget that wins (almost) all
+    won = attacks.predict_labels(model, adv) != y
+    assert won.float().mean() >= 0.9
+    assert calls[0] == len(x) and sum(calls) < 3 * (3 + 1) * len(x)   # later restarts skip the won images
+    g = torch.Generator().manual_seed(0)
+    one = attacks.pgd(model, x, y, 0.3, steps=3, restarts=1, generator=g)
+    assert won.sum() >= (attacks.predict_labels(model, one) != y).sum()   # restarts never lose a win
+
+
+def test_sample_photo_unknown_class():
+    assert attacks.sample_photo("no such class") is None
