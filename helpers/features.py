@@ -580,6 +580,10 @@ def paired_verdict(per_draw: list, low: float, high: float) -> str:
     labelled images shows a difference of that sign ("behind" likewise); anything else is a
     tie: neither the test images nor the labelled images can tell it from noise.
     """
+    per_draw = list(per_draw)
+    if not per_draw or not low <= high:
+        raise ValueError(f"expected per_draw: one difference per draw (at least one) and an interval low <= high, "
+                         f"got {per_draw!r} and ({low}, {high})")
     if low > 0 and all(x > 0 for x in per_draw):
         return "ahead"
     if high < 0 and all(x < 0 for x in per_draw):

@@ -196,6 +196,9 @@ bad(linalg.solver_flops, "wide", V, r"expected n >= d >= 1", lambda: linalg.solv
 bad(linalg.solver_flops, "method", V, r"unknown method 'qr'", lambda: linalg.solver_flops("qr", 20, 10, 5))
 bad(linalg.ppca_inpaint, "mask", V, r"expected seen: a mask over the 4 pixels", lambda: linalg.ppca_inpaint(np.zeros((2, 2)), np.zeros(4), np.eye(4), np.ones(4), [True, False], 2, 0.1))
 bad(conv.two_stage_verdict, "missing photo", V, r"expected stage1: a dict with a score for every photo", lambda: conv.two_stage_verdict({"a": 1.0}, {"a": 1.0, "b": 2.0}, ["a", "c"], ["b", "d"]))
+bad(features.linear_cka, "rows", V, r"expected two \(N, D\) arrays with the same N >= 2", lambda: features.linear_cka(np.ones((3, 2)), np.ones((4, 2))))
+bad(features.paired_bootstrap, "shapes", V, r"expected two arrays of the same shape", lambda: features.paired_bootstrap(np.ones((1, 5)), np.ones((1, 4))))
+bad(features.paired_verdict, "interval", V, r"an interval low <= high", lambda: features.paired_verdict([0.1], 0.2, 0.1))
 bad(autoencoders.check_k, "zero", V, r"expected k \(bottleneck size\): an integer >= 1", lambda: autoencoders.check_k(0))
 bad(autoencoders.check_k, "fraction", V, r"expected k", lambda: autoencoders.check_k(2.5))
 bad(autoencoders.check_k, "string", T, r"expected k", lambda: autoencoders.check_k("32"))
@@ -545,6 +548,7 @@ EXEMPT = {
     "runtime.headless": "no arguments (reads NB_HEADLESS)",
     "runtime.progress": "every argument goes to tqdm unchanged",
     "plots.say": "any text is shown as it is",
+    "features.fine_tune_thresholds": "takes no arguments",
     "features.cache_dir": "no arguments (returns <data dir>/cache, creating it)",
     "artifacts.checkpoint_dir": "no arguments (returns <data dir>/checkpoints, creating it)",
     "runtime.cpu_count": "no arguments",
