@@ -142,3 +142,11 @@ def test_the_runner_leaves_no_frames_and_reports_small_figures(tmp_path):
     run_notebooks.write_summary(tmp_path / "out", r)
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary[r["profile"]]["98_static"]["error"] == ""
+
+
+def test_consecutive_prints_become_one_block():
+    outs = [stream("W=7: 7 x 7\n"), stream("W=32: 28 x 28\n"), display({"text/plain": "<Figure>"}),
+            stream("after\n"), {"output_type": "stream", "name": "stderr", "text": "warn\n"}]
+    merged = nbchecks.merge_streams(outs)
+    assert [o.get("name") for o in merged] == ["stdout", None, "stdout", "stderr"]
+    assert merged[0]["text"] == "W=7: 7 x 7\nW=32: 28 x 28\n"

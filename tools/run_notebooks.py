@@ -282,7 +282,8 @@ def static_view_problems(nb, fig_dir: Path) -> dict:
 
     for cell in nb.cells:
         if cell.cell_type == "code":
-            nbchecks.strip_widget_text(cell.get("outputs", []))
+            cell.outputs = nbchecks.merge_streams(cell.get("outputs", []))
+            nbchecks.strip_widget_text(cell.outputs)
     found = nbchecks.notebook_problems(nb)
     records = figcheck.read(fig_dir)
     shutil.rmtree(fig_dir, ignore_errors=True)

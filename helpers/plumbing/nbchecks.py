@@ -47,6 +47,21 @@ def shown_text(output) -> str:
     return ""
 
 
+def merge_streams(outputs) -> list:
+    """``outputs`` with each run of consecutive stream outputs of one stream (stdout or stderr)
+    joined into one: the kernel sends a long print in several messages, and an HTML export
+    shows each as its own block (a table split by a gap) where JupyterLab shows one."""
+    merged = []
+    for output in outputs:
+        last = merged[-1] if merged else None
+        if (last is not None and output.get("output_type") == "stream" == last.get("output_type")
+                and output.get("name") == last.get("name")):
+            last["text"] = _text(last.get("text")) + _text(output.get("text"))
+        else:
+            merged.append(output)
+    return merged
+
+
 def strip_widget_text(outputs) -> int:
     """Replace the plain-text repr of every widget output by :data:`WIDGET_NOTE`; the count."""
     n = 0
