@@ -548,6 +548,7 @@ EXEMPT = {
     "runtime.headless": "no arguments (reads NB_HEADLESS)",
     "runtime.progress": "every argument goes to tqdm unchanged",
     "plots.say": "any text is shown as it is",
+    "attacks.sample_photo": "takes a class name; an unknown one gives None (tested in tests/test_attacks.py)",
     "features.fine_tune_thresholds": "takes no arguments",
     "features.cache_dir": "no arguments (returns <data dir>/cache, creating it)",
     "artifacts.checkpoint_dir": "no arguments (returns <data dir>/checkpoints, creating it)",
