@@ -570,6 +570,7 @@ EXEMPT = {
     "figcheck.cell_key": "any text is digested",
     "nbchecks.shown_text": "any nbformat output; unknown kinds show no text",
     "nbchecks.strip_widget_text": "any list of nbformat outputs",
+    "nbchecks.merge_streams": "any list of nbformat outputs",
     "nbchecks.cell_problems": "any list of nbformat outputs",
     "nbchecks.notebook_problems": "any executed notebook (nbformat node or dict)",
     "autoencoders.FashionClassifier": "no arguments (a fixed small CNN for 28x28 images)",
