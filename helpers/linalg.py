@@ -476,3 +476,49 @@ def ppca_inpaint(X_seen, mu, Vt, variances, seen, k: int, noise_var: float) -> n
     ridge = noise_var * np.diag(1.0 / np.asarray(variances, dtype=np.float64)[:k])
     z = np.linalg.solve(A.T @ A + ridge, A.T @ (np.asarray(X_seen) - mu[seen]).T)   # (k, m)
     return mu[~seen] + z.T @ Vt[:k, ~seen]
+
+
+def trained_once(name: str, made_from: dict, build, train_fn):
+    """``(model, info, reused)``: a model trained once and reused on a rerun (notebook 06's
+    non-linear autoencoder). Saved under the checkpoints folder as ``name.pt`` with its
+    provenance (:mod:`helpers.plumbing.artifacts`) and reused only when it was made from
+    ``made_from`` (data digest, recipe); otherwise ``model = build()`` is trained now by
+    ``info = train_fn(model)`` (numbers, strings, lists and dicts only) and saved."""
+    from .plumbing import artifacts
+
+    if not isinstance(name, str) or not name or "/" in name or "\\" in name:
+        raise ValueError(f"expected name: a non-empty file name without '/', got {name!r}")
+    if not isinstance(made_from, dict) or not made_from:
+        raise ValueError(f"expected made_from: a non-empty dict of what the model is made from, got {made_from!r}")
+    if not callable(build) or not callable(train_fn):
+        raise ValueError("expected build() -> model and train_fn(model) -> info: two callables")
+    path = artifacts.checkpoint_dir() / f"{name}.pt"
+    payload = artifacts.load(path, made_from, what=name, action="training it again")
+    model = build()
+    if payload is not None:
+        model.load_state_dict(payload["state"])
+        print(f"[{name}] reusing the model trained earlier from the same data and recipe ({path.name})")
+        return model, payload["info"], True
+    info = train_fn(model)
+    artifacts.save_model(path, model, made_from, info=info)
+    return model, info, False
+
+
+def tie_margin(a: dict, b: dict, single_run: float = 1.25) -> float:
+    """How much slower than ``a`` the race entry ``b`` may be and still tie with it (notebook 06).
+
+    Each entry is a dict with ``"runs"`` (timed runs) and ``"spread"`` (slowest / fastest run).
+    With repeats on both sides the margin is the larger spread: a gap smaller than the
+    run-to-run noise of the same call says nothing about which method is faster. With a single
+    run on either side there is no measured spread, and ``single_run`` (1.25x by default; one
+    call timed twice on a loaded 2-core machine can differ by more) stands in for it."""
+    for name, entry in (("a", a), ("b", b)):
+        if not isinstance(entry, dict) or not {"runs", "spread"} <= set(entry):
+            raise ValueError(f"expected {name}: a race entry, a dict with 'runs' and 'spread', got {entry!r}")
+        if not (isinstance(entry["runs"], int) and entry["runs"] >= 1) or not (np.isfinite(entry["spread"]) and entry["spread"] >= 1):
+            raise ValueError(f"expected {name}: runs >= 1 and spread >= 1 (slowest / fastest), got {entry!r}")
+    if not (np.isfinite(single_run) and single_run >= 1):
+        raise ValueError(f"expected single_run >= 1, got {single_run!r}")
+    if a["runs"] > 1 and b["runs"] > 1:
+        return float(max(a["spread"], b["spread"]))
+    return float(max(single_run, a["spread"], b["spread"]))

@@ -264,3 +264,43 @@ def test_ppca_inpaint_is_ridge_and_tends_to_least_squares():
     # a huge ridge pulls the code to 0: the mean image
     np.testing.assert_allclose(linalg.ppca_inpaint(X[:5, seen], mu, Vt, var, seen, 3, 1e12), np.tile(mu[~seen], (5, 1)),
                                atol=1e-6)
+
+
+def test_tie_margin_is_the_larger_spread_or_the_single_run_fallback():
+    a, b = {"runs": 3, "spread": 1.1}, {"runs": 3, "spread": 1.4}
+    assert linalg.tie_margin(a, b) == 1.4 and linalg.tie_margin(b, a) == 1.4
+    assert linalg.tie_margin({"runs": 1, "spread": 1.0}, a) == 1.25        # no measured spread: the fallback
+    assert linalg.tie_margin({"runs": 1, "spread": 1.0}, b) == 1.4         # a larger measured spread still counts
+    with pytest.raises(ValueError, match="runs >= 1 and spread >= 1"):
+        linalg.tie_margin({"runs": 3, "spread": 0.9}, a)
+    with pytest.raises(ValueError, match="a race entry"):
+        linalg.tie_margin({"seconds": 1.0}, a)
+
+
+def test_trained_once_trains_then_reuses_only_on_a_matching_record(tmp_path, monkeypatch, capsys):
+    import torch
+
+    monkeypatch.setenv("NB_DATA_DIR", str(tmp_path))
+    calls = []
+
+    def build():
+        torch.manual_seed(0)
+        return torch.nn.Linear(3, 2)
+
+    def train_fn(model):
+        calls.append(1)
+        with torch.no_grad():
+            model.weight.add_(1.0)
+        return {"losses": [0.5, 0.25]}
+
+    m1, info1, reused1 = linalg.trained_once("toy", {"data": "a", "epochs": 2}, build, train_fn)
+    m2, info2, reused2 = linalg.trained_once("toy", {"data": "a", "epochs": 2}, build, train_fn)
+    assert (reused1, reused2, len(calls)) == (False, True, 1)
+    assert info2 == {"losses": [0.5, 0.25]} and torch.equal(m1.weight, m2.weight)
+    assert "reusing" in capsys.readouterr().out
+    _, _, reused3 = linalg.trained_once("toy", {"data": "a", "epochs": 3}, build, train_fn)   # another recipe: trains again
+    assert not reused3 and len(calls) == 2
+    with pytest.raises(ValueError, match="expected name"):
+        linalg.trained_once("", {"data": "a"}, build, train_fn)
+    with pytest.raises(ValueError, match="expected made_from"):
+        linalg.trained_once("toy", {}, build, train_fn)
