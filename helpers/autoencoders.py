@@ -479,20 +479,92 @@ def judge_features(classifier: nn.Module, images, batch_size: int = 1000) -> tor
     return _batched(classifier, lambda b: body(b), torch.as_tensor(images), batch_size).double()
 
 
+class FeatureReference:
+    """A reference feature set ``(N, D)`` whose statistics are computed ONCE and reused for every
+    generator scored against it: its mean, covariance and covariance square root (Frechet
+    distance) and, per k, each point's distance to its k-th nearest reference neighbour (the
+    ball radii of precision, density and coverage). ``frechet(fake)``, ``precision_recall(fake, k)``,
+    ``density_coverage(fake, k)`` and ``covered(fake, k)`` equal :func:`frechet_distance`,
+    :func:`knn_precision_recall`, :func:`density_coverage` and :func:`covered_real` with this set
+    as the real one."""
+
+    def __init__(self, real):
+        real = torch.as_tensor(real, dtype=torch.float64)
+        if real.ndim != 2 or len(real) < 2:
+            raise ValueError(f"expected an (N, D) reference feature set with N >= 2, got {tuple(real.shape)}")
+        self.real = real
+        self._mean = self._cov = self._root = None
+        self._radii, self._dists = {}, {}
+
+    def _gaussian(self):
+        if self._root is None:
+            self._mean, self._cov = self.real.mean(0), torch.cov(self.real.T).reshape(self.real.shape[1], -1)
+            ev, U = torch.linalg.eigh(self._cov)
+            self._root = (U * ev.clamp_min(0).sqrt()) @ U.T
+        return self._mean, self._cov, self._root
+
+    def radius(self, k: int) -> torch.Tensor:
+        """(N,) each reference point's distance to its k-th nearest other reference point."""
+        k = validate.integer(k, "k", minimum=1, meaning="nearest neighbours")
+        if len(self.real) <= k:
+            raise ValueError(f"need more than k = {k} real points, got {len(self.real)}")
+        if k not in self._radii:
+            if "self" not in self._dists:
+                self._dists["self"] = torch.cdist(self.real, self.real)
+            self._radii[k] = self._dists["self"].kthvalue(k + 1, dim=1).values    # the point itself is 0
+        return self._radii[k]
+
+    def _fake(self, fake):
+        fake = torch.as_tensor(fake, dtype=torch.float64)
+        if fake.ndim != 2 or fake.shape[1] != self.real.shape[1] or len(fake) == 0:
+            raise ValueError(f"expected (M, {self.real.shape[1]}) sample features with M >= 1, got {tuple(fake.shape)}")
+        return fake
+
+    def frechet(self, fake) -> float:
+        fake = self._fake(fake)
+        if len(fake) < 2:
+            raise ValueError(f"expected two (N, D) feature sets with the same D and N >= 2, got "
+                             f"{tuple(self.real.shape)} and {tuple(fake.shape)}")
+        mu, sa, root_a = self._gaussian()
+        sb = torch.cov(fake.T).reshape(fake.shape[1], -1)
+        cross = torch.linalg.eigvalsh(root_a @ sb @ root_a).clamp_min(0).sqrt().sum()
+        return float(((mu - fake.mean(0)) ** 2).sum() + sa.trace() + sb.trace() - 2 * cross)
+
+    def inside(self, fake, k: int) -> torch.Tensor:
+        """(M, N) bool: sample m lies inside reference point n's k-NN ball."""
+        radius = self.radius(k)
+        return torch.cdist(self._fake(fake), self.real) <= radius[None]
+
+    def precision_recall(self, fake, k: int = 3) -> tuple[float, float]:
+        fake = self._fake(fake)
+        k = validate.integer(k, "k", minimum=1, meaning="nearest neighbours")
+        if min(len(self.real), len(fake)) <= k:
+            raise ValueError(f"need more than k = {k} points in each set, got {len(self.real)} and {len(fake)}")
+        d = torch.cdist(fake, self.real)                                     # (M, N)
+        precision = float((d <= self.radius(k)[None]).any(1).double().mean())
+        fake_radius = torch.cdist(fake, fake).kthvalue(k + 1, dim=1).values  # (M,) the samples' own balls
+        recall = float((d.T <= fake_radius[None]).any(1).double().mean())
+        return precision, recall
+
+    def density_coverage(self, fake, k: int = 5) -> tuple[float, float]:
+        inside = self.inside(fake, k)
+        return float(inside.double().sum(1).mean() / k), float(inside.any(0).double().mean())
+
+    def covered(self, fake, k: int = 5) -> torch.Tensor:
+        return self.inside(fake, k).any(0)
+
+
 def frechet_distance(a, b) -> float:
     """Frechet distance between Gaussians fitted to two feature sets ``(N, D)``, ``(M, D)``
     (Heusel et al., 2017: FID when the features are Inception's):
     ``|mu_a - mu_b|^2 + tr(S_a) + tr(S_b) - 2 tr((S_a^1/2 S_b S_a^1/2)^1/2)``. 0 for equal sets;
-    it grows when the means move apart and when one set is less varied (blur) than the other."""
+    it grows when the means move apart and when one set is less varied (blur) than the other.
+    Scoring several sets against one reference: :class:`FeatureReference` (its statistics once)."""
     a, b = torch.as_tensor(a, dtype=torch.float64), torch.as_tensor(b, dtype=torch.float64)
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or min(len(a), len(b)) < 2:
         raise ValueError(f"expected two (N, D) feature sets with the same D and N >= 2, got "
                          f"{tuple(a.shape)} and {tuple(b.shape)}")
-    sa, sb = torch.cov(a.T).reshape(a.shape[1], -1), torch.cov(b.T).reshape(b.shape[1], -1)
-    ev, U = torch.linalg.eigh(sa)
-    root_a = (U * ev.clamp_min(0).sqrt()) @ U.T
-    cross = torch.linalg.eigvalsh(root_a @ sb @ root_a).clamp_min(0).sqrt().sum()
-    return float(((a.mean(0) - b.mean(0)) ** 2).sum() + sa.trace() + sb.trace() - 2 * cross)
+    return FeatureReference(a).frechet(b)
 
 
 def knn_precision_recall(real, fake, k: int = 3) -> tuple[float, float]:
@@ -508,12 +580,7 @@ def knn_precision_recall(real, fake, k: int = 3) -> tuple[float, float]:
     real, fake = torch.as_tensor(real, dtype=torch.float64), torch.as_tensor(fake, dtype=torch.float64)
     if min(len(real), len(fake)) <= k:
         raise ValueError(f"need more than k = {k} points in each set, got {len(real)} and {len(fake)}")
-
-    def covered(ref, query):
-        radius = torch.cdist(ref, ref).kthvalue(k + 1, dim=1).values       # (N,) the point itself is 0
-        return float((torch.cdist(query, ref) <= radius[None]).any(1).double().mean())
-
-    return covered(real, fake), covered(fake, real)
+    return FeatureReference(real).precision_recall(fake, k)
 
 
 def density_coverage(real, fake, k: int = 5) -> tuple[float, float]:
@@ -529,9 +596,7 @@ def density_coverage(real, fake, k: int = 5) -> tuple[float, float]:
     real, fake = torch.as_tensor(real, dtype=torch.float64), torch.as_tensor(fake, dtype=torch.float64)
     if len(real) <= k or len(fake) == 0:
         raise ValueError(f"need more than k = {k} real points and one sample, got {len(real)} and {len(fake)}")
-    radius = torch.cdist(real, real).kthvalue(k + 1, dim=1).values          # (N_real,) the point itself is 0
-    inside = torch.cdist(fake, real) <= radius[None]                        # (N_fake, N_real)
-    return float(inside.double().sum(1).mean() / k), float(inside.any(0).double().mean())
+    return FeatureReference(real).density_coverage(fake, k)
 
 
 def covered_real(real, fake, k: int = 5) -> torch.Tensor:
@@ -543,18 +608,18 @@ def covered_real(real, fake, k: int = 5) -> torch.Tensor:
     real, fake = torch.as_tensor(real, dtype=torch.float64), torch.as_tensor(fake, dtype=torch.float64)
     if len(real) <= k or len(fake) == 0:
         raise ValueError(f"need more than k = {k} real points and one sample, got {len(real)} and {len(fake)}")
-    radius = torch.cdist(real, real).kthvalue(k + 1, dim=1).values          # (N_real,) the point itself is 0
-    return (torch.cdist(fake, real) <= radius[None]).any(0)
+    return FeatureReference(real).covered(fake, k)
 
 
 def paired_verdict(control, method, lower_is_better: bool = True, names=("PCA", "AE")) -> dict:
     """Who wins between a control and a method scored on the SAME units (images, draws, real points).
 
     ``control``, ``method``: ``(n,)`` scores per unit. The paired difference ``method - control``
-    has mean ``diff`` and standard error ``se = std(ddof=1) / sqrt(n)``; a difference within
-    2 standard errors is called a ``"tie"`` (about a 95% interval around zero), otherwise the winner
-    is the name (from ``names``) of the better mean. Returns ``{"control", "method", "diff", "se",
-    "winner"}`` (means as floats).
+    has mean ``diff`` and standard error ``se = std(ddof=1) / sqrt(n)``. A difference within
+    ``t * se`` is called a ``"tie"``, where ``t`` is Student's 97.5% quantile with ``n - 1``
+    degrees of freedom (a two-sided 95% interval around zero: 2.78 for 5 draws, about 1.96 for
+    thousands of images); otherwise the winner is the name (from ``names``) of the better mean.
+    Returns ``{"control", "method", "diff", "se", "t", "winner"}`` (means as floats).
     """
     a = torch.as_tensor(control, dtype=torch.float64).flatten()
     b = torch.as_tensor(method, dtype=torch.float64).flatten()
@@ -562,14 +627,24 @@ def paired_verdict(control, method, lower_is_better: bool = True, names=("PCA", 
         raise ValueError(f"need two score arrays over the same units (at least 2), got {tuple(a.shape)} and {tuple(b.shape)}")
     if len(names) != 2:
         raise ValueError(f"names: (control, method), got {names!r}")
+    from scipy.stats import t as student_t
     d = b - a
     diff, se = float(d.mean()), float(d.std(unbiased=True) / math.sqrt(len(d)))
-    if abs(diff) <= 2 * se:
+    t = float(student_t.ppf(0.975, len(d) - 1))
+    if abs(diff) <= t * se:
         winner = "tie"
     else:
         method_better = diff < 0 if lower_is_better else diff > 0
         winner = names[1] if method_better else names[0]
-    return {"control": float(a.mean()), "method": float(b.mean()), "diff": diff, "se": se, "winner": winner}
+    return {"control": float(a.mean()), "method": float(b.mean()), "diff": diff, "se": se, "t": t, "winner": winner}
+
+
+def sig2(x: float) -> str:
+    """A standard error (or any positive number) to 2 significant figures: 0.00043, 0.0061, 0.12."""
+    x = float(x)
+    if not math.isfinite(x):
+        raise ValueError(f"expected a finite number, got {x!r}")
+    return f"{x:.2g}" if x == 0 or 1e-4 <= abs(x) < 1e4 else f"{x:.1e}"
 
 
 def sample_scores(probs) -> dict:

@@ -424,9 +424,40 @@ def test_paired_verdict_ties_within_two_standard_errors():
     assert clear["winner"] == "AE" and clear["diff"] == pytest.approx(float((-0.05 + noise).mean()))
     assert clear["se"] == pytest.approx(float(noise.std() / 20), rel=1e-6)
     assert AE.paired_verdict(base, base - 0.05 + noise, lower_is_better=False)["winner"] == "PCA"
-    assert AE.paired_verdict(base, base + noise)["winner"] == "tie"  # mean difference ~ 0: within 2 SE
+    assert AE.paired_verdict(base, base + noise)["winner"] == "tie"  # mean difference ~ 0: within t SE
     assert AE.paired_verdict(base, base + 0.05 + noise, names=("lin", "net"))["winner"] == "lin"
     out = AE.paired_verdict(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 3.5]))
     assert out["control"] == pytest.approx(2.0) and out["method"] == pytest.approx(6.5 / 3)
     with pytest.raises(ValueError):
         AE.paired_verdict(base, base[:10])
+
+
+def test_paired_verdict_uses_student_t_for_few_draws():
+    # 5 draws, mean difference 2.5 SE: beyond 2 SE but inside t_4 = 2.78 SE -> a tie; at 3 SE a win
+    d = np.array([-2.0, -1.0, 0.0, 1.0, 2.0])
+    se = d.std(ddof=1) / math.sqrt(5)
+    base = np.zeros(5)
+    out = AE.paired_verdict(base, d + 2.5 * se, lower_is_better=False)
+    assert out["t"] == pytest.approx(2.776, abs=1e-3) and out["winner"] == "tie"
+    assert AE.paired_verdict(base, d + 3.0 * se, lower_is_better=False)["winner"] == "AE"
+
+
+def test_feature_reference_matches_the_one_shot_metrics():
+    g = torch.Generator().manual_seed(1)
+    real, fake, other = torch.randn(60, 4, generator=g), torch.randn(50, 4, generator=g) + 0.3, torch.randn(40, 4, generator=g) * 2
+    ref = AE.FeatureReference(real)
+    for f in (fake, other):                                          # the cached statistics serve several sets
+        assert ref.frechet(f) == pytest.approx(AE.frechet_distance(real, f), rel=1e-9)
+        assert ref.precision_recall(f, 3) == AE.knn_precision_recall(real, f, k=3)
+        assert ref.density_coverage(f, 5) == AE.density_coverage(real, f, k=5)
+        assert torch.equal(ref.covered(f, 5), AE.covered_real(real, f, k=5))
+    with pytest.raises(ValueError, match="reference feature set"):
+        AE.FeatureReference(torch.zeros(5))
+    with pytest.raises(ValueError, match="sample features"):
+        ref.frechet(torch.zeros(5, 3))
+
+
+def test_sig2_prints_two_significant_figures():
+    assert AE.sig2(0.000431) == "0.00043" and AE.sig2(0.0061) == "0.0061" and AE.sig2(0.123) == "0.12"
+    with pytest.raises(ValueError, match="finite"):
+        AE.sig2(float("nan"))
