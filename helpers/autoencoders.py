@@ -639,14 +639,6 @@ def paired_verdict(control, method, lower_is_better: bool = True, names=("PCA", 
     return {"control": float(a.mean()), "method": float(b.mean()), "diff": diff, "se": se, "t": t, "winner": winner}
 
 
-def sig2(x: float) -> str:
-    """A standard error (or any positive number) to 2 significant figures: 0.00043, 0.0061, 0.12."""
-    x = float(x)
-    if not math.isfinite(x):
-        raise ValueError(f"expected a finite number, got {x!r}")
-    return f"{x:.2g}" if x == 0 or 1e-4 <= abs(x) < 1e4 else f"{x:.1e}"
-
-
 def sample_scores(probs) -> dict:
     """How a classifier sees a set of images, from its probabilities ``(N, C)``:
 

@@ -456,8 +456,3 @@ def test_feature_reference_matches_the_one_shot_metrics():
     with pytest.raises(ValueError, match="sample features"):
         ref.frechet(torch.zeros(5, 3))
 
-
-def test_sig2_prints_two_significant_figures():
-    assert AE.sig2(0.000431) == "0.00043" and AE.sig2(0.0061) == "0.0061" and AE.sig2(0.123) == "0.12"
-    with pytest.raises(ValueError, match="finite"):
-        AE.sig2(float("nan"))
