@@ -201,6 +201,7 @@ bad(features.paired_bootstrap, "shapes", V, r"expected two arrays of the same sh
 bad(features.paired_verdict, "interval", V, r"an interval low <= high", lambda: features.paired_verdict([0.1], 0.2, 0.1))
 bad(linalg.tie_margin, "spread<1", V, r"expected a: runs >= 1 and spread >= 1", lambda: linalg.tie_margin({"runs": 3, "spread": 0.9}, {"runs": 3, "spread": 1.1}))
 bad(linalg.trained_once, "empty name", V, r"expected name: a non-empty file name", lambda: linalg.trained_once("", {"data": "a"}, dict, dict))
+bad(autoencoders.FeatureReference, "not (N, D)", V, r"expected an \(N, D\) reference feature set", lambda: autoencoders.FeatureReference(torch.zeros(5)))
 bad(autoencoders.check_k, "zero", V, r"expected k \(bottleneck size\): an integer >= 1", lambda: autoencoders.check_k(0))
 bad(autoencoders.check_k, "fraction", V, r"expected k", lambda: autoencoders.check_k(2.5))
 bad(autoencoders.check_k, "string", T, r"expected k", lambda: autoencoders.check_k("32"))
