@@ -249,7 +249,8 @@ def _finish(name, split, images, labels, spec, source, n, seed, verbose) -> Imag
                 else f"real sample ({total} of {full} images)")
     runtime.record_source(f"{spec['title']} {split}", desc)
     if verbose:
-        print(f"[data] {spec['title']} {split}: {len(ds)} images {tuple(images.shape[1:])}, "
+        drawn = f" drawn with seed {seed}" if n is not None and n < total else ""   # two subsets differ by it
+        print(f"[data] {spec['title']} {split}: {len(ds)} images{drawn} {tuple(images.shape[1:])}, "
               f"{desc}")
     return ds
 
