@@ -266,11 +266,13 @@ def test_ppca_inpaint_is_ridge_and_tends_to_least_squares():
                                atol=1e-6)
 
 
-def test_tie_margin_is_the_larger_spread_or_the_single_run_fallback():
+def test_tie_margin_is_the_product_of_the_spreads_with_a_single_run_fallback():
     a, b = {"runs": 3, "spread": 1.1}, {"runs": 3, "spread": 1.4}
-    assert linalg.tie_margin(a, b) == 1.4 and linalg.tie_margin(b, a) == 1.4
-    assert linalg.tie_margin({"runs": 1, "spread": 1.0}, a) == 1.25        # no measured spread: the fallback
-    assert linalg.tie_margin({"runs": 1, "spread": 1.0}, b) == 1.4         # a larger measured spread still counts
+    assert linalg.tie_margin(a, b) == pytest.approx(1.54) and linalg.tie_margin(b, a) == pytest.approx(1.54)
+    assert linalg.tie_margin(a, {"runs": 3, "spread": 1.0}) == pytest.approx(1.1)   # a noiseless partner adds nothing
+    assert linalg.tie_margin({"runs": 1, "spread": 1.0}, a) == pytest.approx(1.25 * 1.1)   # no measured spread: the fallback
+    assert linalg.tie_margin({"runs": 1, "spread": 1.0}, {"runs": 1, "spread": 1.0}) == pytest.approx(1.25 ** 2)
+    assert linalg.tie_margin({"runs": 3, "spread": 1.16}, {"runs": 3, "spread": 1.28}) > 1.33   # a 1.33x gap is a tie here
     with pytest.raises(ValueError, match="runs >= 1 and spread >= 1"):
         linalg.tie_margin({"runs": 3, "spread": 0.9}, a)
     with pytest.raises(ValueError, match="a race entry"):
