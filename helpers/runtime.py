@@ -143,6 +143,9 @@ def record_source(name: str, description: str) -> None:
     if not isinstance(name, str) or not isinstance(description, str):
         raise TypeError(f"expected name and description: two strings, got "
                         f"{type(name).__name__} and {type(description).__name__}")
+    earlier = SOURCES.get(name)
+    if earlier:                                                   # the same split loaded again: say each draw once
+        description = earlier if description in earlier.split("; ") else f"{earlier}; {description}"
     SOURCES[name] = description
     _write_report()
 

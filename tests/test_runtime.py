@@ -110,3 +110,13 @@ def test_eval_mode_restores_every_submodule_even_when_the_block_raises():
         with runtime.eval_mode(net):
             raise RuntimeError("a failing cell")
     assert [m.training for m in net.modules()] == before
+
+
+def test_a_split_loaded_twice_names_both_draws():
+    from helpers import runtime
+    runtime.SOURCES.clear()
+    runtime.record_source("Fashion-MNIST test", "real (torchvision, 200 of 10,000)")
+    runtime.record_source("Fashion-MNIST test", "real (torchvision, 1 of 10,000)")
+    runtime.record_source("Fashion-MNIST test", "real (torchvision, 200 of 10,000)")
+    assert runtime.SOURCES["Fashion-MNIST test"] == "real (torchvision, 200 of 10,000); real (torchvision, 1 of 10,000)"
+    runtime.SOURCES.clear()
