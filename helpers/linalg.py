@@ -505,15 +505,14 @@ def trained_once(name: str, made_from: dict, build, train_fn):
 
 
 def tie_margin(a: dict, b: dict, single_run: float = 1.25) -> float:
-    """How much slower than ``a`` the race entry ``b`` may be and still tie with it (notebook 06).
-
-    Each entry is a dict with ``"runs"`` (timed runs) and ``"spread"`` (slowest / fastest run).
-    With repeats on both sides the margin is the PRODUCT of the two spreads: each best-of-runs
-    time can sit anywhere within its own spread of the other runs of the same call, so the ratio
-    of two best times is uncertain by both spreads at once (on a loaded 2-core machine the larger
-    spread alone was exceeded by a third timing of the same call). With a single run on either
-    side there is no measured spread, and ``single_run`` (1.25x by default; one call timed twice
-    on a loaded 2-core machine can differ by more) stands in for the missing one."""
+    """How much slower than the leader ``a`` the race entry ``b`` may be and still tie with it
+    (notebook 06): the leader's spread. Each entry is a dict with ``"runs"`` (timed runs) and
+    ``"spread"`` (slowest / fastest run). The two tie when their ranges of runs overlap, that is
+    when ``b``'s best run is no slower than ``a``'s slowest one: a ratio of best times within
+    ``a``'s spread. With a single run of the leader there is no measured spread, and
+    ``single_run`` (1.25x by default; one call timed twice on a loaded 2-core machine can differ
+    by that much) stands in for it. ``b`` is validated the same way; its own spread does not
+    widen the margin (one slow outlier of ``b`` must not tie it with everything)."""
     for name, entry in (("a", a), ("b", b)):
         if not isinstance(entry, dict) or not {"runs", "spread"} <= set(entry):
             raise ValueError(f"expected {name}: a race entry, a dict with 'runs' and 'spread', got {entry!r}")
@@ -521,6 +520,4 @@ def tie_margin(a: dict, b: dict, single_run: float = 1.25) -> float:
             raise ValueError(f"expected {name}: runs >= 1 and spread >= 1 (slowest / fastest), got {entry!r}")
     if not (np.isfinite(single_run) and single_run >= 1):
         raise ValueError(f"expected single_run >= 1, got {single_run!r}")
-    spread_a = a["spread"] if a["runs"] > 1 else max(single_run, a["spread"])
-    spread_b = b["spread"] if b["runs"] > 1 else max(single_run, b["spread"])
-    return float(spread_a * spread_b)
+    return float(a["spread"] if a["runs"] > 1 else max(single_run, a["spread"]))
