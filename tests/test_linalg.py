@@ -267,9 +267,13 @@ def test_ppca_inpaint_is_ridge_and_tends_to_least_squares():
 
 
 def test_tie_margin_is_the_leaders_spread_with_a_single_run_fallback():
-    a, b = {"runs": 3, "spread": 1.1}, {"runs": 3, "spread": 1.4}
-    assert linalg.tie_margin(a, b) == pytest.approx(1.1) and linalg.tie_margin(b, a) == pytest.approx(1.4)
-    assert linalg.tie_margin({"runs": 1, "spread": 1.0}, a) == pytest.approx(1.25)   # no measured spread: the fallback
+    a, b = {"runs": 3, "spread": 1.6}, {"runs": 3, "spread": 1.8}
+    assert linalg.tie_margin(a, b) == pytest.approx(1.6) and linalg.tie_margin(b, a) == pytest.approx(1.8)
+    assert linalg.tie_margin({"runs": 3, "spread": 1.1}, b) == pytest.approx(1.5)   # never below the 1.5x floor
+    assert linalg.tie_margin({"runs": 1, "spread": 1.0}, a, floor=1.0) == pytest.approx(1.25)   # the single-run fallback
+    assert linalg.tie_margin({"runs": 3, "spread": 1.3}, b, floor=1.0) == pytest.approx(1.3)
+    # the read's case: eigh 0.46-0.60 s, randomized SVD 0.62 s best: 1.35x is within the floor, a tie
+    assert 1.35 <= linalg.tie_margin({"runs": 3, "spread": 1.31}, {"runs": 3, "spread": 1.34})
     # the read's case: float32 runs 0.62-0.92 s (spread 1.49), float64 1.27-3.53 s: disjoint, no tie at 2.07x
     assert 2.07 > linalg.tie_margin({"runs": 3, "spread": 1.49}, {"runs": 3, "spread": 2.78})
     # randomized SVD's best 0.85 s is within float32's slowest 0.92 s: a tie at 1.37x
