@@ -144,15 +144,16 @@ def explore(draw, static: dict, **controls):
 
     Live (JupyterLab, Colab): ``ipywidgets.interact(draw, **controls)``, each control starting at
     its value in ``static``, so the first figure is the one a static view shows. In an unattended
-    run (``NB_HEADLESS=1``: the runner, the tests), where nobody can move a slider and a widget
-    leaves only its text behind: ``draw(**static)`` once. Returns the widget, or None.
+    run (``NB_HEADLESS=1``: the runner, the tests; see :func:`helpers.runtime.static_widgets`),
+    where nobody can move a slider and a widget leaves only its text behind: ``draw(**static)``
+    once. Returns the widget, or None.
     """
-    from .runtime import headless
+    from .runtime import static_widgets
 
     if not isinstance(static, dict) or set(static) != set(controls):
         raise ValueError(f"expected static: a dict with one value per control {sorted(controls)}, "
                          f"got {static!r}")
-    if headless():
+    if static_widgets():
         draw(**static)
         return None
     import ipywidgets as widgets

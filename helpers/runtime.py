@@ -264,6 +264,15 @@ def headless() -> bool:
     return os.environ.get("NB_HEADLESS", "").strip().lower() in ("1", "true", "yes")
 
 
+def static_widgets() -> bool:
+    """True where no one can move a slider, so :func:`helpers.plots.explore` draws its figure once
+    instead of a widget: ``NB_STATIC_WIDGETS=1``, or, when that is unset, an unattended run
+    (:func:`headless`). A test that drives JupyterLab in a browser sets ``NB_STATIC_WIDGETS=0``:
+    unattended, but with a live page whose sliders it moves."""
+    value = os.environ.get("NB_STATIC_WIDGETS", "").strip().lower()
+    return value in ("1", "true", "yes") if value else headless()
+
+
 def progress(iterable=None, **kwargs):
     """A ``tqdm.auto`` progress bar (a widget in Jupyter), switched off in headless runs: nobody
     watches it there, and the saved notebook would only keep its first frame ("0%")."""

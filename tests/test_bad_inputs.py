@@ -549,6 +549,7 @@ bad(features.center, "1-D reference", V, r"expected reference: a 2-D \(N, D\) ar
 #: public functions (and constructors) with no bad-input case, and why
 EXEMPT = {
     "runtime.headless": "no arguments (reads NB_HEADLESS)",
+    "runtime.static_widgets": "no arguments (reads NB_STATIC_WIDGETS, NB_HEADLESS)",
     "runtime.progress": "every argument goes to tqdm unchanged",
     "plots.say": "any text is shown as it is",
     "attacks.sample_photo": "takes a class name; an unknown one gives None (tested in tests/test_attacks.py)",

@@ -110,7 +110,7 @@ class Lab:
             path = settings / name
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(value))
-        env = dict(os.environ, NB_PROFILE="smoke", NB_OFFLINE="1",
+        env = dict(os.environ, NB_PROFILE="smoke", NB_OFFLINE="1", NB_STATIC_WIDGETS="0",   # live sliders
                    PYDEVD_DISABLE_FILE_VALIDATION="1",
                    JUPYTER_CONFIG_DIR=str(self.home / "config"),
                    JUPYTER_RUNTIME_DIR=str(self.home / "runtime"))
@@ -577,10 +577,10 @@ def test_run_all_and_move_a_widget(page_for, lab, path):
 
         source = "\n".join(c["source"] if isinstance(c["source"], str) else "".join(c["source"])
                            for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code")
-        expected = len(re.findall(r"\binteract(?:\.options\([^)]*\))?\(", source))
+        expected = len(re.findall(r"\b(?:interact(?:\.options\([^)]*\))?|plots\.explore)\(", source))
         rendered = page.evaluate(WIDGETS_JS)
         record["run"]["interacts"] = rendered
-        assert expected, f"{path.name}: no widgets.interact in the notebook"
+        assert expected, f"{path.name}: no widgets.interact or plots.explore in the notebook"
         assert len(rendered) >= expected, (
             f"{path.name}: {expected} interact calls but {len(rendered)} rendered as widgets")
         bare = [i for i, w in enumerate(rendered) if not w["controls"] or not w["outputs"]]
